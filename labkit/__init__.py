@@ -1,0 +1,25 @@
+"""labkit: every piece the LLM Lab chapters build, written out and tested.
+
+The package is a map, not a framework: one module per idea (see the table in
+README.md). Notebooks import from the submodules so a reader sees where things
+live (``from labkit.attention import MultiHeadAttention``); the names below are
+the short list for scripts.
+
+Importing ``labkit`` is cheap: the names are loaded on first use, so
+``import labkit.viz`` does not pay for ``import torch``.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_EXPORTS = {}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
