@@ -1,0 +1,59 @@
+# LLM Lab: every target sets itself up first (scripts/setup.sh is idempotent).
+#   make book   set up, then build the static book into _build/html
+#   make test   set up, then run every check CI runs
+#   make lab    set up, then open the chapters in JupyterLab
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: setup book test lab notebooks lint check-notebooks unit nbval papermill \
+        book-strict browser clean
+
+setup:
+	bash scripts/setup.sh
+
+book: setup
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo "The book is in _build/html/index.html"
+
+test: setup lint check-notebooks unit nbval papermill book-strict browser
+	@echo "All checks passed."
+
+lint:
+	$(BIN)/ruff check labkit tests benchmarks scripts notebooks
+	$(BIN)/ruff format --check labkit tests benchmarks scripts
+
+check-notebooks:
+	$(BIN)/python scripts/check_notebooks.py
+
+unit:
+	$(BIN)/pytest -p no:cacheprovider tests
+
+nbval:
+	$(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks
+
+# one chapter with non-default parameters, through labkit's checked runner
+papermill:
+	mkdir -p _build/papermill
+	$(BIN)/labkit run notebooks/01_text_as_numbers.ipynb \
+	  -o _build/papermill/01_text_as_numbers.ipynb \
+	  -p sample_text "Grüße, 世界! 🙂" -p n_chars 400
+	$(BIN)/python -c "from labkit.experiments import read_records as r; \
+	  print(r('_build/papermill/01_text_as_numbers.ipynb'))"
+
+book-strict:
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . -W --keep-going
+
+browser:
+	$(BIN)/python scripts/check_site.py _build/html
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+notebooks: setup
+	$(BIN)/python scripts/execute_notebooks.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,91 @@
+"""Check that every committed chapter is fit to publish.
+
+For each notebook: it was executed top to bottom in one kernel (execution counts
+1, 2, 3, ... in cell order, no code cell left unrun), no output is an error, it has
+exactly one cell tagged ``parameters``, and ``_toc.yml`` lists it. Exits 1 and
+names the notebook and cell for every problem found.
+
+Usage: python scripts/check_notebooks.py [notebooks/NN_topic.ipynb ...]
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_entries(toc_path: Path) -> set[str]:
+    """Every 'file:' in a Jupyter Book _toc.yml, without its extension."""
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("file", "root") and isinstance(value, str):
+                    found.add(str(Path(value).with_suffix("")))
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load(toc_path.read_text(encoding="utf-8")))
+    return found
+
+
+def notebook_problems(path: Path, root: Path = ROOT) -> list[str]:
+    """Every reason ``path`` may not be published, as 'path: cell N: ...' lines."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        return [f"{path}: cannot be read as a notebook ({err})"]
+    problems = []
+    expected = 1
+    n_params = 0
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        where = f"{path}: cell {index}"
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            n_params += 1
+        if not "".join(cell.get("source", "")).strip():
+            continue
+        count = cell.get("execution_count")
+        if count is None:
+            problems.append(f"{where}: never executed")
+        elif count != expected:
+            problems.append(
+                f"{where}: execution count {count}, expected {expected} "
+                "(run the notebook top to bottom in a fresh kernel)"
+            )
+        expected = (count or expected) + 1
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                problems.append(
+                    f"{where}: stored error {output.get('ename')}: "
+                    f"{output.get('evalue', '')[:120]}"
+                )
+    if n_params != 1:
+        problems.append(f"{path}: {n_params} cells tagged 'parameters', expected 1")
+    toc = root / "_toc.yml"
+    rel = path.resolve().relative_to(root.resolve()).with_suffix("")
+    if not toc.is_file():
+        problems.append(f"{path}: no _toc.yml at {root}")
+    elif str(rel) not in toc_entries(toc):
+        problems.append(f"{path}: not listed in _toc.yml (add 'file: {rel}')")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    problems = [p for path in paths for p in notebook_problems(path)]
+    for line in problems:
+        print(line)
+    print(f"checked {len(paths)} notebooks: {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
