@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+RECORD_MIME = "application/vnd.labkit.record+json"  # see labkit.experiments.record
 
 
 class PlotlyMimeRenderer:
@@ -32,6 +33,8 @@ class PlotlyMimeRenderer:
 
     @staticmethod
     def handle_mime(renderer, data, inline):
+        if data.mime_type == RECORD_MIME:
+            return []  # results data: the page shows its text/plain twin
         if data.mime_type != PLOTLY_MIME:
             return None
         import plotly.io as pio
@@ -98,6 +101,41 @@ def _allowed_to_raise(node) -> bool:
     return False
 
 
+def _page_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Load only what a page needs, and nothing that reaches for the network.
+
+    - plotly.min.js (4.6 MB) only on pages that hold a plotly figure;
+    - the widget manager's fonts from the book's own ``_static/``;
+    - no thebe (live code through Binder needs a network and loads its
+      configuration twice, a console error on every page).
+    Sphinx resets the script list after each page, so these stay page-local.
+    """
+    body = context.get("body", "")
+    scripts = context.get("script_files", [])
+    scripts[:] = [
+        js
+        for js in scripts
+        if "thebe" not in str(js).lower()
+        and "THEBE" not in str(getattr(js, "attributes", {}).get("body", ""))
+    ]
+    css = context.get("css_files", [])
+    css[:] = [c for c in css if "thebe" not in str(c).lower()]
+    if "plotly-graph-div" in body:
+        app.add_js_file("plotly.min.js", priority=200)
+    if "application/vnd.jupyter.widget-view+json" in body:
+        # require.js reads a global ``require`` object as its configuration when
+        # it loads; with baseUrl at _static/ the widget bundles find their fonts
+        # in _static/@jupyter-widgets/ (copied there by scripts/setup.sh).
+        static = context["pathto"]("_static/", 1)
+        app.add_js_file(
+            None,
+            body=f"var require = {{baseUrl: new URL({static!r}, document.baseURI)"
+            ".href};",
+            priority=100,
+        )
+
+
 def setup(app):
     app.connect("doctree-read", _check_stored_errors)
+    app.connect("html-page-context", _page_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

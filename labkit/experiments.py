@@ -37,7 +37,7 @@ class ParameterError(ValueError):
 
 
 def _type_ok(value: Any, type_name: str) -> bool:
-    """True if ``value`` fits the annotation ``type_name`` ('int', 'float | None'...)."""
+    """True if ``value`` fits the annotation ``type_name`` ('int', 'str | None')."""
     names = [n.strip() for n in type_name.split("|")]
     if value is None:
         return "None" in names or "Optional" in type_name

@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseTraceType
 
-Traces = Sequence[go.basedatatypes.BaseTraceType]
+Traces = Sequence[BaseTraceType]
 
 
 def _as_traces(drawn: Traces | go.Figure) -> tuple[list, str | None]:

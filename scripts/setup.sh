@@ -58,7 +58,7 @@ fi
 # 3. The book's JavaScript, served from the book itself (never from a CDN) -----
 VENDOR=book/vendor
 CACHE=.cache/npm
-if [ ! -f "$VENDOR/.complete" ]; then
+if [ ! -f "$VENDOR/.complete-2" ]; then
   say "fetching plotly.js, MathJax, require.js and the widget manager into $VENDOR"
   rm -rf "$VENDOR" && mkdir -p "$VENDOR" "$CACHE"
   "$VENV/bin/python" - "$VENDOR" <<'PY'
@@ -76,12 +76,19 @@ PY
   tmp=$(mktemp -d)
   tar xzf "$CACHE/jupyter-widgets-html-manager-1.0.15.tgz" -C "$tmp"
   find "$tmp/package/dist" -maxdepth 1 -type f ! -name '*.map' -exec cp {} "$VENDOR/" \;
+  # the widget bundles load their icon fonts relative to their require.js module
+  # ids, '@jupyter-widgets/...', under require's baseUrl (set to _static/)
+  for fonts in "$VENDOR/@jupyter-widgets" "$VENDOR/@jupyter-widgets/html-manager/dist"; do
+    mkdir -p "$fonts"
+    find "$tmp/package/dist" -maxdepth 1 -type f -regex '.*\.\(eot\|svg\|ttf\|woff2?\)' \
+      -exec cp {} "$fonts/" \;
+  done
   rm -rf "$tmp/package" && tar xzf "$CACHE/requirejs-2.3.7.tgz" -C "$tmp"
   "$VENV/bin/python" -c "import sys,shutil; shutil.copy(sys.argv[1], sys.argv[2])" \
     "$tmp/package/require.js" "$VENDOR/require.js"
   rm -rf "$tmp/package" && tar xzf "$CACHE/mathjax-3.2.2.tgz" -C "$tmp"
   cp -r "$tmp/package/es5" "$VENDOR/mathjax"
   rm -rf "$tmp"
-  touch "$VENDOR/.complete"
+  touch "$VENDOR/.complete-2"
 fi
 say "ready: $("$VENV/bin/python" -c 'import torch,sys; print("python", sys.version.split()[0], "torch", torch.__version__)')"
