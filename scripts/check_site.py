@@ -167,7 +167,7 @@ def check_page(page, base: str, rel: str, html_root: Path, shots: Path) -> dict:
         "missing": missing,
         "console_errors": errors,
         "page_weight_bytes": sum(sizes),
-        "screenshot": str(shot.relative_to(ROOT)) if shot.is_relative_to(ROOT) else str(shot),
+        "screenshot": str(shot),
     }
 
 

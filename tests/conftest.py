@@ -15,7 +15,9 @@ def shared_dir() -> Path:
     Tests that need them skip, saying why, on a machine that lacks them.
     """
     if not SHARED.is_dir():
-        pytest.skip(f"reference files not found at {SHARED} (../shared beside the repo)")
+        pytest.skip(
+            f"reference files not found at {SHARED} (../shared beside the repo)"
+        )
     return SHARED
 
 
