@@ -1,0 +1,92 @@
+"""The position-wise MLP of a transformer block: GELU/ReLU, and gated (GLU) variants.
+
+A plain MLP widens each token to d_mlp, applies a nonlinearity and projects back:
+down_proj(act(up_proj(x))). GPT-2 uses GELU with the tanh approximation
+(Hendrycks & Gimpel, 2016); the original transformer used ReLU. Gated variants
+(Shazeer, 2020, "GLU Variants Improve Transformer") multiply two projections,
+one through the nonlinearity: down_proj(act(gate_proj(x)) * up_proj(x)); with
+SiLU this is Llama's SwiGLU.
+
+Built in: the chapter on the MLP and the block.
+Left out on purpose: mixture-of-experts routing and fused kernels.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = {
+    "gelu": lambda x: F.gelu(x),  # exact, with erf
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's gelu_new
+    "relu": F.relu,
+    "silu": F.silu,
+    "sigmoid": torch.sigmoid,
+}
+# plain MLPs name their activation; gated ones name the activation of the gate
+PLAIN = {"gelu": "gelu", "gelu_tanh": "gelu_tanh", "relu": "relu"}
+GATED = {"swiglu": "silu", "geglu": "gelu", "reglu": "relu", "glu": "sigmoid"}
+MLPS = tuple(PLAIN) + tuple(GATED)
+
+
+class MLP(nn.Module):
+    """up_proj -> activation -> down_proj.
+
+    Args: activation is one of "gelu", "gelu_tanh", "relu".
+    Shapes: x (B, T, C) -> (B, T, C); hidden (B, T, d_mlp)
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_mlp: int,
+        activation: str = "gelu_tanh",
+        *,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if activation not in PLAIN:
+            raise ValueError(
+                f"unknown activation={activation!r}; choose one of {tuple(PLAIN)}"
+            )
+        self.activation = activation
+        self.up_proj = nn.Linear(d_model, d_mlp, bias=bias)
+        self.down_proj = nn.Linear(d_mlp, d_model, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = ACTIVATIONS[self.activation](self.up_proj(x))  # (B, T, d_mlp)
+        return self.down_proj(h)  # (B, T, C)
+
+
+class GatedMLP(nn.Module):
+    """down_proj(act(gate_proj(x)) * up_proj(x)): SwiGLU, GeGLU, ReGLU, GLU.
+
+    Args: variant is one of "swiglu" (SiLU gate, Llama), "geglu", "reglu",
+    "glu" (sigmoid gate, Dauphin et al., 2017).
+    Shapes: x (B, T, C) -> (B, T, C); hidden (B, T, d_mlp)
+    """
+
+    def __init__(
+        self, d_model: int, d_mlp: int, variant: str = "swiglu", *, bias: bool = False
+    ):
+        super().__init__()
+        if variant not in GATED:
+            raise ValueError(
+                f"unknown gated variant={variant!r}; choose one of {tuple(GATED)}"
+            )
+        self.variant = variant
+        self.gate_proj = nn.Linear(d_model, d_mlp, bias=bias)
+        self.up_proj = nn.Linear(d_model, d_mlp, bias=bias)
+        self.down_proj = nn.Linear(d_mlp, d_model, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = ACTIVATIONS[GATED[self.variant]](self.gate_proj(x))  # (B, T, d_mlp)
+        return self.down_proj(gate * self.up_proj(x))  # (B, T, C)
+
+
+def make_mlp(kind: str, d_model: int, d_mlp: int, *, bias: bool = True) -> nn.Module:
+    """The MLP named by ``kind`` (GPTConfig.mlp): a plain activation or a GLU."""
+    if kind in PLAIN:
+        return MLP(d_model, d_mlp, PLAIN[kind], bias=bias)
+    if kind in GATED:
+        return GatedMLP(d_model, d_mlp, kind, bias=bias)
+    raise ValueError(f"unknown mlp={kind!r}; choose one of {MLPS}")

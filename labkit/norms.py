@@ -1,0 +1,96 @@
+"""Normalisation layers: LayerNorm, RMSNorm, and GroupNorm for comparison.
+
+LayerNorm (Ba et al., 2016) centres each token's features and scales them to unit
+variance, then applies a learned gain (``weight``) and, optionally, a shift
+(``bias``; GPT-2 has one, many newer models drop it). RMSNorm (Zhang & Sennrich,
+2019) skips the centring: it divides by the root mean square, as Llama does.
+GroupNorm (Wu & He, 2018) normalises groups of channels; it is here so the
+chapter can show what changes when the statistics are shared across channels.
+
+All three normalise each token on its own: nothing mixes positions.
+Built in: the chapter on normalisation and residuals.
+Left out on purpose: BatchNorm (its statistics mix examples, which breaks
+causal language modelling) and fused kernels.
+"""
+
+import torch
+from torch import nn
+
+NORMS = ("layernorm", "rmsnorm")
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm over the last dimension, with or without a bias.
+
+    y = (x - mean) / sqrt(var + eps) * weight (+ bias), var without Bessel's
+    correction, as torch.nn.LayerNorm.
+    Shapes: x (..., C) -> (..., C)
+    """
+
+    def __init__(self, d_model: int, *, bias: bool = True, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+        var = (x - mean).pow(2).mean(dim=-1, keepdim=True)  # (..., 1)
+        y = (x - mean) * torch.rsqrt(var + self.eps) * self.weight
+        return y + self.bias if self.bias is not None else y
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm: y = x / sqrt(mean(x**2) + eps) * weight, computed in float32.
+
+    The statistics are computed in float32 and cast back before the gain, the
+    order HF's Llama uses, so low-precision models match it.
+    Shapes: x (..., C) -> (..., C)
+    """
+
+    def __init__(self, d_model: int, *, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        ms = x32.pow(2).mean(dim=-1, keepdim=True)  # (..., 1)
+        return self.weight * (x32 * torch.rsqrt(ms + self.eps)).to(x.dtype)
+
+
+class GroupNorm(nn.Module):
+    """GroupNorm over channel groups of each token (for comparison only).
+
+    The C channels are split into ``n_groups`` groups of C // n_groups; each
+    group is normalised like LayerNorm. n_groups=1 is LayerNorm; n_groups=C
+    normalises every channel alone (and so erases it up to the gain and shift).
+    Shapes: x (..., C) -> (..., C)
+    """
+
+    def __init__(self, n_groups: int, d_model: int, *, eps: float = 1e-5):
+        super().__init__()
+        if n_groups < 1 or d_model % n_groups:
+            raise ValueError(
+                f"d_model={d_model} is not divisible by n_groups={n_groups}"
+            )
+        self.n_groups, self.eps = n_groups, eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        g = x.reshape(*shape[:-1], self.n_groups, -1)  # (..., G, C // G)
+        mean = g.mean(dim=-1, keepdim=True)
+        var = (g - mean).pow(2).mean(dim=-1, keepdim=True)
+        g = (g - mean) * torch.rsqrt(var + self.eps)
+        return g.reshape(shape) * self.weight + self.bias  # (..., C)
+
+
+def make_norm(kind: str, d_model: int, *, bias: bool = True, eps: float = 1e-5):
+    """The norm named by ``kind`` ("layernorm" or "rmsnorm"), as GPTConfig.norm."""
+    if kind == "layernorm":
+        return LayerNorm(d_model, bias=bias, eps=eps)
+    if kind == "rmsnorm":
+        return RMSNorm(d_model, eps=eps)
+    raise ValueError(f"unknown norm={kind!r}; choose one of {NORMS}")

@@ -1,0 +1,163 @@
+"""labkit.attention: the written-out path against torch SDPA, masks, GQA, KV cache."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit.attention import (
+    KVCache,
+    MultiHeadAttention,
+    attention,
+    attention_fast,
+    causal_mask,
+    padding_mask,
+    repeat_kv,
+)
+from labkit.positions import ALiBi, RotaryEmbedding
+
+TOL = dict(rtol=1e-5, atol=1e-5)  # float32
+
+
+def test_causal_mask_hand_derived():
+    expected = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    assert torch.equal(causal_mask(3), expected)
+    # two new queries after three cached keys: the last two rows of causal_mask(5)
+    assert torch.equal(causal_mask(2, 5), causal_mask(5)[3:])
+    with pytest.raises(ValueError, match="S >= T"):
+        causal_mask(4, 2)
+
+
+def test_padding_mask_shape_and_values():
+    keep = torch.tensor([[True, True, False], [True, False, False]])
+    mask = padding_mask(keep)
+    assert mask.shape == (2, 1, 1, 3)
+    assert torch.equal(mask[:, 0, 0], keep)
+
+
+def make_mask(kind, B, T, S):
+    if kind == "none":
+        return None
+    if kind == "causal":
+        return causal_mask(T, S)
+    keep = torch.ones(B, S, dtype=torch.bool)
+    keep[0, S - 2 :] = False  # the first sequence is padded at the end
+    return (
+        padding_mask(keep) & causal_mask(T, S) if kind == "both" else padding_mask(keep)
+    )
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "causal", "padding", "both"])
+@pytest.mark.parametrize("H,K", [(4, 4), (4, 2), (4, 1)])
+def test_attention_matches_torch_sdpa(seed, mask_kind, H, K):
+    B, T, S, D = 2, 5, 5, 8
+    q, k, v = torch.randn(B, H, T, D), torch.randn(B, K, S, D), torch.randn(B, K, S, D)
+    mask = make_mask(mask_kind, B, T, S)
+    out, weights = attention(q, k, v, mask)
+    ref = F.scaled_dot_product_attention(
+        q, repeat_kv(k, H // K), repeat_kv(v, H // K), attn_mask=mask
+    )
+    torch.testing.assert_close(out, ref, **TOL)
+    torch.testing.assert_close(attention_fast(q, k, v, mask), ref, **TOL)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(B, H, T), **TOL)
+    if mask is not None:
+        assert (weights.masked_select(~mask.expand_as(weights)) == 0).all()
+
+
+def test_attention_fast_is_causal_flag_equals_explicit_mask(seed):
+    q, k, v = (torch.randn(2, 4, 6, 8) for _ in range(3))
+    torch.testing.assert_close(
+        attention_fast(q, k, v, is_causal=True),
+        attention(q, k, v, causal_mask(6))[0],
+        **TOL,
+    )
+
+
+def test_attention_with_position_bias_matches_fast_path(seed):
+    q, k, v = (torch.randn(2, 4, 6, 8) for _ in range(3))
+    bias = ALiBi(4)(torch.arange(6), torch.arange(6))
+    mask = causal_mask(6)
+    torch.testing.assert_close(
+        attention(q, k, v, mask, bias)[0], attention_fast(q, k, v, mask, bias), **TOL
+    )
+
+
+def test_attention_one_key_returns_its_value():
+    q, k, v = torch.randn(1, 1, 1, 4), torch.randn(1, 1, 1, 4), torch.randn(1, 1, 1, 4)
+    out, weights = attention(q, k, v)
+    torch.testing.assert_close(out, v)
+    assert weights.item() == 1.0
+
+
+def make_mha(kind, H=4, K=2, C=32):
+    rope = RotaryEmbedding(C // H) if kind == "rope" else None
+    alibi = ALiBi(H) if kind == "alibi" else None
+    return MultiHeadAttention(C, H, K, rope=rope, alibi=alibi)
+
+
+@pytest.mark.parametrize("kind", ["plain", "rope", "alibi"])
+def test_mha_written_out_and_fast_paths_agree(seed, kind):
+    mha = make_mha(kind)
+    x = torch.randn(2, 7, 32)
+    fast, none = mha(x)
+    slow, weights = mha(x, need_weights=True)
+    assert none is None and weights.shape == (2, 4, 7, 7)
+    torch.testing.assert_close(fast, slow, **TOL)
+    assert (weights.triu(diagonal=1) == 0).all()  # causal
+
+
+@pytest.mark.parametrize("kind", ["plain", "rope", "alibi"])
+def test_mha_kv_cache_decode_equals_full_forward(seed, kind):
+    mha = make_mha(kind)
+    x = torch.randn(2, 9, 32)
+    full, _ = mha(x)
+    cache = KVCache(1, 2, 2, 8, max_len=9)
+    steps = [mha(x[:, :4], cache=cache)[0]]  # a prompt of 4, then one at a time
+    steps += [mha(x[:, t : t + 1], cache=cache)[0] for t in range(4, 9)]
+    torch.testing.assert_close(torch.cat(steps, 1), full, **TOL)
+    assert cache.length == 9
+
+
+def test_mha_padding_mask_matches_shorter_sequence(seed):
+    mha = make_mha("rope")
+    x = torch.randn(1, 6, 32)
+    keep = torch.tensor([[True] * 4 + [False] * 2])
+    padded, _ = mha(x, mask=padding_mask(keep))
+    short, _ = mha(x[:, :4])
+    torch.testing.assert_close(padded[:, :4], short, **TOL)
+
+
+def test_kv_cache_for_model_and_overflow():
+    class Cfg:
+        n_layers, n_kv_heads, d_head, context_len = 3, 2, 4, 5
+
+    cache = KVCache.for_model(Cfg, batch_size=2)
+    assert cache.k.shape == (3, 2, 2, 5, 4)
+    assert cache.nbytes == 2 * 3 * 2 * 2 * 5 * 4 * 4
+    k = torch.randn(2, 2, 4, 4)
+    cache.update(0, k, k)
+    with pytest.raises(ValueError, match="KV cache is full: 4 cached \\+ 2 new"):
+        cache.update(0, k[:, :, :2], k[:, :, :2])
+    cache.reset()
+    assert cache.length == 0
+
+
+def test_mha_rejects_bad_head_counts():
+    with pytest.raises(ValueError, match="n_kv_heads=3"):
+        MultiHeadAttention(32, 4, 3)
+    with pytest.raises(ValueError, match="d_model=30 divisible by n_heads=4"):
+        MultiHeadAttention(30, 4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    B=st.integers(1, 3),
+    T=st.integers(1, 6),
+    K=st.sampled_from([1, 2, 4]),
+    D=st.sampled_from([2, 4, 8]),
+)
+def test_mha_shapes(B, T, K, D):
+    mha = MultiHeadAttention(4 * D, 4, K)
+    out, weights = mha(torch.randn(B, T, 4 * D), need_weights=True)
+    assert out.shape == (B, T, 4 * D) and weights.shape == (B, 4, T, T)

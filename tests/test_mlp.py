@@ -1,0 +1,55 @@
+"""labkit.mlp: activations against torch, gated variants written out by hand."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labkit.mlp import MLP, MLPS, GatedMLP, make_mlp
+
+
+def test_gelu_tanh_mlp_matches_hand_formula(seed):
+    mlp = MLP(8, 32, "gelu_tanh")
+    x = torch.randn(2, 3, 8)
+    h = x @ mlp.up_proj.weight.T + mlp.up_proj.bias
+    c = (2 / torch.pi) ** 0.5
+    h = 0.5 * h * (1 + torch.tanh(c * (h + 0.044715 * h**3)))  # GPT-2's gelu_new
+    expected = h @ mlp.down_proj.weight.T + mlp.down_proj.bias
+    torch.testing.assert_close(mlp(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("act,fn", [("gelu", F.gelu), ("relu", F.relu)])
+def test_plain_mlp_uses_its_activation(seed, act, fn):
+    mlp = MLP(8, 16, act)
+    x = torch.randn(4, 8)
+    torch.testing.assert_close(mlp(x), mlp.down_proj(fn(mlp.up_proj(x))))
+
+
+@pytest.mark.parametrize(
+    "variant,gate",
+    [("swiglu", F.silu), ("geglu", F.gelu), ("reglu", F.relu), ("glu", torch.sigmoid)],
+)
+def test_gated_mlp_multiplies_gate_and_up(seed, variant, gate):
+    mlp = GatedMLP(8, 16, variant)
+    x = torch.randn(2, 5, 8)
+    g, u = x @ mlp.gate_proj.weight.T, x @ mlp.up_proj.weight.T
+    torch.testing.assert_close(mlp(x), (gate(g) * u) @ mlp.down_proj.weight.T)
+
+
+def test_swiglu_has_three_projections_without_bias():
+    mlp = make_mlp("swiglu", 8, 16, bias=False)
+    assert sum(p.numel() for p in mlp.parameters()) == 3 * 8 * 16
+
+
+@pytest.mark.parametrize("kind", MLPS)
+def test_every_mlp_keeps_shape(kind):
+    x = torch.randn(2, 3, 8)
+    assert make_mlp(kind, 8, 12)(x).shape == (2, 3, 8)
+
+
+def test_unknown_mlp_names_the_choices():
+    with pytest.raises(ValueError, match="mlp='tanh'.*swiglu"):
+        make_mlp("tanh", 8, 16)
+    with pytest.raises(ValueError, match="activation='swiglu'"):
+        MLP(8, 16, "swiglu")
+    with pytest.raises(ValueError, match="variant='gelu'"):
+        GatedMLP(8, 16, "gelu")

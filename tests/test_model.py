@@ -1,0 +1,172 @@
+"""labkit.model: config validation, presets, shapes, KV-cache decoding, tracing."""
+
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit.attention import KVCache
+from labkit.model import GPT, PRESETS, GPTConfig, trace
+
+TINY = GPTConfig(vocab_size=50, context_len=16, n_layers=2, n_heads=4, d_model=32)
+TOL = dict(rtol=1e-5, atol=1e-5)
+
+VARIANTS = {
+    "gpt2-like": {},
+    "llama-like": dict(
+        pos="rope",
+        norm="rmsnorm",
+        mlp="swiglu",
+        bias=False,
+        tie_weights=False,
+        n_kv_heads=2,
+    ),
+    "sinusoidal": dict(pos="sinusoidal", mlp="gelu"),
+    "alibi": dict(pos="alibi", n_kv_heads=1),
+    "nopos-postnorm": dict(pos="none", prenorm=False, mlp="relu"),
+}
+
+
+def test_defaults_fill_kv_heads_and_mlp_width():
+    cfg = GPTConfig(d_model=64, n_heads=4)
+    assert cfg.n_kv_heads == 4 and cfg.d_mlp == 256 and cfg.d_head == 16
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TINY.n_layers = 3
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        (dict(d_model=30), "d_model=30 is not divisible by n_heads=4"),
+        (dict(n_kv_heads=3), "n_heads=4 is not divisible by n_kv_heads=3"),
+        (dict(pos="absolute"), "pos='absolute' is not one of"),
+        (dict(norm="batchnorm"), "norm='batchnorm' is not one of"),
+        (dict(mlp="tanh"), "mlp='tanh' is not one of"),
+        (dict(pos="rope", d_model=24, n_heads=8), "pos='rope' needs an even d_head"),
+        (dict(dropout=1.0), "dropout=1.0 must be in"),
+        (dict(dropout=-0.1), "dropout=-0.1 must be in"),
+        (dict(norm_eps=0.0), "norm_eps=0.0 must be positive"),
+        (dict(rope_theta=-1.0), "rope_theta=-1.0 must be positive"),
+        (dict(n_layers=0), "n_layers=0 must be a positive integer"),
+        (dict(vocab_size=2.5), "vocab_size=2.5 must be a positive integer"),
+        (dict(context_len=True), "context_len=True must be a positive integer"),
+        (dict(d_mlp=-4), "d_mlp=-4 must be a positive integer"),
+    ],
+)
+def test_config_errors_name_the_fields(fields, message):
+    with pytest.raises(ValueError, match=message.replace("(", "\\(")):
+        dataclasses.replace(TINY, **fields)
+
+
+def test_config_reports_every_problem_at_once():
+    with pytest.raises(ValueError, match="pos='x'.*norm='y'"):
+        dataclasses.replace(TINY, pos="x", norm="y")
+
+
+def test_presets_are_configs():
+    assert isinstance(PRESETS, dict)
+    assert all(isinstance(c, GPTConfig) for c in PRESETS.values())
+    assert PRESETS["llama3-8b"].n_kv_heads == 8
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gpt_logits_shape_and_attribute_names(seed, variant):
+    cfg = dataclasses.replace(TINY, **VARIANTS[variant])
+    model = GPT(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (3, 11))
+    assert model(idx).shape == (3, 11, cfg.vocab_size)
+    block = model.blocks[0]
+    for name in ("norm_1", "attn", "norm_2", "mlp"):
+        assert hasattr(block, name)
+    for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+        assert hasattr(block.attn, name)
+    tied = model.lm_head.weight is model.tok_emb.weight
+    assert tied == cfg.tie_weights
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_need_weights_path_equals_fast_path(seed, variant):
+    model = GPT(dataclasses.replace(TINY, **VARIANTS[variant]))
+    idx = torch.randint(0, 50, (2, 9))
+    torch.testing.assert_close(model(idx, need_weights=True), model(idx), **TOL)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kv_cache_decode_equals_full_forward(seed, variant):
+    cfg = dataclasses.replace(TINY, **VARIANTS[variant])
+    model = GPT(cfg).eval()
+    idx = torch.randint(0, cfg.vocab_size, (2, 12))
+    full = model(idx)
+    cache = KVCache.for_model(cfg, batch_size=2)
+    steps = [model(idx[:, :5], cache=cache)]  # prompt, then token by token
+    steps += [model(idx[:, t : t + 1], cache=cache) for t in range(5, 12)]
+    torch.testing.assert_close(torch.cat(steps, 1), full, **TOL)
+    assert cache.length == 12
+
+
+def test_learned_positions_past_context_is_an_error():
+    model = GPT(TINY)
+    with pytest.raises(ValueError, match="position 16 is past context_len=16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_trace_collects_documented_keys(seed):
+    model = GPT(TINY)
+    idx = torch.randint(0, 50, (2, 6))
+    with trace(model) as acts:
+        logits = model(idx, need_weights=True)
+    for i in range(2):
+        for key in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"):
+            assert acts[f"blocks.{i}.{key}"].shape == (2, 6, 32)
+        w = acts[f"blocks.{i}.attn.weights"]
+        assert w.shape == (2, 4, 6, 6)
+        torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 6))
+    # the residual stream adds up: pre + attn = mid, mid + mlp = post
+    b0 = {k[9:]: v for k, v in acts.items() if k.startswith("blocks.0.")}
+    torch.testing.assert_close(b0["resid_pre"] + b0["attn_out"], b0["resid_mid"])
+    torch.testing.assert_close(b0["resid_mid"] + b0["mlp_out"], b0["resid_post"])
+    torch.testing.assert_close(acts["blocks.1.resid_post"], acts["resid_final"])
+    torch.testing.assert_close(model.lm_head(acts["norm_f"]), logits)
+
+
+def test_trace_removes_hooks_and_skips_weights_without_need_weights(seed):
+    model = GPT(TINY)
+    idx = torch.randint(0, 50, (1, 4))
+    with trace(model) as acts:
+        model(idx)
+    assert "blocks.0.attn.weights" not in acts and "blocks.0.resid_pre" in acts
+    n = len(acts)
+    model(idx)
+    assert len(acts) == n and not model.blocks[0]._forward_hooks
+
+
+def test_trace_without_detach_keeps_gradients(seed):
+    model = GPT(TINY)
+    with trace(model, detach=False) as acts:
+        model(torch.randint(0, 50, (1, 4))).sum().backward()
+    assert acts["blocks.0.resid_post"].requires_grad
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "tiny-llama"])
+def test_small_presets_build_and_run(name):
+    cfg = PRESETS[name]
+    model = GPT(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (1, 8))
+    assert model(idx).shape == (1, 8, cfg.vocab_size)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    B=st.integers(1, 3),
+    T=st.integers(1, 16),
+    layers=st.integers(1, 3),
+    variant=st.sampled_from(sorted(VARIANTS)),
+)
+def test_gpt_shapes(B, T, layers, variant):
+    cfg = dataclasses.replace(TINY, n_layers=layers, **VARIANTS[variant])
+    assert GPT(cfg)(torch.zeros(B, T, dtype=torch.long)).shape == (B, T, 50)

@@ -1,0 +1,80 @@
+"""labkit.norms against torch's own layers, with random (not default) weights."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit.norms import GroupNorm, LayerNorm, RMSNorm, make_norm
+
+
+def randomize(module):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_()
+    return module
+
+
+def test_layernorm_matches_torch_with_random_weights(seed):
+    ours = randomize(LayerNorm(32, eps=1e-5))
+    ref = torch.nn.LayerNorm(32, eps=1e-5)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 7, 32) * 4 + 2
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_layernorm_without_bias_matches_torch(seed):
+    ours = randomize(LayerNorm(16, bias=False))
+    ref = torch.nn.LayerNorm(16, bias=False)
+    ref.load_state_dict(ours.state_dict())
+    assert "bias" not in dict(ours.named_parameters())
+    x = torch.randn(2, 5, 16)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rmsnorm_matches_torch_with_random_weights(seed):
+    ours = randomize(RMSNorm(32, eps=1e-6))
+    ref = torch.nn.RMSNorm(32, eps=1e-6)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 7, 32) * 3
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rmsnorm_hand_derived():
+    norm = RMSNorm(2, eps=0.0)
+    x = torch.tensor([[3.0, 4.0]])  # rms = sqrt((9 + 16) / 2) = 5 / sqrt(2)
+    expected = x / (5 / 2**0.5)
+    torch.testing.assert_close(norm(x), expected)
+
+
+def test_groupnorm_matches_torch_groupnorm(seed):
+    ours = randomize(GroupNorm(4, 32))
+    ref = torch.nn.GroupNorm(4, 32)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(6, 32)  # torch's GroupNorm wants (N, C, ...)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_groupnorm_with_one_group_is_layernorm(seed):
+    x = torch.randn(2, 3, 8)
+    torch.testing.assert_close(GroupNorm(1, 8)(x), LayerNorm(8)(x))
+
+
+def test_groupnorm_rejects_indivisible_groups():
+    with pytest.raises(ValueError, match="n_groups=3"):
+        GroupNorm(3, 8)
+
+
+def test_make_norm_names_the_choices():
+    assert isinstance(make_norm("rmsnorm", 8), RMSNorm)
+    with pytest.raises(ValueError, match="batchnorm.*layernorm"):
+        make_norm("batchnorm", 8)
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=3), d=st.integers(1, 16))
+def test_norms_keep_shape_and_layernorm_has_zero_mean(shape, d):
+    x = torch.randn(*shape, d)
+    y = LayerNorm(d)(x)
+    assert y.shape == x.shape and RMSNorm(d)(x).shape == x.shape
+    torch.testing.assert_close(y.mean(-1), torch.zeros(shape), atol=1e-5, rtol=0)
