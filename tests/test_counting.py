@@ -1,0 +1,147 @@
+"""labkit.counting: published totals, the built model, FLOP counter, autograd."""
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from labkit.attention import KVCache
+from labkit.counting import (
+    count_params,
+    flops_per_token,
+    memory_estimate,
+    param_counts,
+)
+from labkit.model import GPT, PRESETS, GPTConfig
+
+PUBLISHED = {
+    "gpt2": 124_439_808,
+    "gpt2-medium": 354_823_168,
+    "gpt2-large": 774_030_080,
+    "gpt2-xl": 1_557_611_200,
+    "llama2-7b": 6_738_415_616,
+    "llama3-8b": 8_030_261_248,
+}
+SMALL = GPTConfig(vocab_size=64, context_len=16, n_layers=2, n_heads=4, d_model=32)
+VARIANTS = [
+    {},
+    dict(
+        pos="rope",
+        norm="rmsnorm",
+        mlp="swiglu",
+        bias=False,
+        tie_weights=False,
+        n_kv_heads=2,
+    ),
+    dict(pos="sinusoidal", mlp="geglu", n_kv_heads=1),
+    dict(pos="alibi", norm="layernorm", bias=False, prenorm=False, d_mlp=40),
+]
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_count_params_equals_published_totals(name):
+    assert count_params(PRESETS[name]) == PUBLISHED[name]
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "tiny-llama"])
+def test_count_params_equals_built_small_presets(name):
+    model = GPT(PRESETS[name])
+    assert count_params(PRESETS[name]) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("fields", VARIANTS)
+def test_param_counts_by_part_match_the_modules(fields):
+    cfg = dataclasses.replace(SMALL, **fields)
+    model = GPT(cfg)
+    parts = param_counts(cfg)
+
+    def n(modules):
+        return sum(p.numel() for m in modules for p in m.parameters())
+
+    assert parts["attn"] == n(b.attn for b in model.blocks)
+    assert parts["mlp"] == n(b.mlp for b in model.blocks)
+    norms = [b.norm_1 for b in model.blocks] + [b.norm_2 for b in model.blocks]
+    assert parts["norms"] == n(norms + [model.norm_f])
+    assert count_params(cfg) == n([model])
+
+
+def test_gpt2_parts_hand_derived():
+    parts = param_counts(PRESETS["gpt2"])
+    assert parts["tok_emb"] == 50257 * 768 and parts["pos_emb"] == 1024 * 768
+    assert parts["attn"] == 12 * (768 * 3 * 768 + 3 * 768 + 768 * 768 + 768)
+    assert parts["lm_head"] == 0  # tied
+
+
+@pytest.mark.parametrize("fields", VARIANTS)
+def test_flops_per_token_equals_torch_flop_counter(seed, fields):
+    cfg = dataclasses.replace(SMALL, **fields)
+    model = GPT(cfg)
+    B, T = 2, 12
+    idx = torch.randint(0, cfg.vocab_size, (B, T))
+    with FlopCounterMode(display=False) as counter:  # written-out attention
+        model(idx, need_weights=True)
+    assert counter.get_total_flops() == B * T * flops_per_token(cfg, T)
+    with FlopCounterMode(display=False) as counter:
+        model(idx, need_weights=True).sum().backward()
+    assert counter.get_total_flops() == B * T * flops_per_token(cfg, T, training=True)
+
+
+def test_gpt2_flops_hand_derived():
+    cfg = PRESETS["gpt2"]
+    matmul_weights = 12 * (4 * 768**2 + 2 * 768 * 3072) + 50257 * 768
+    forward = 2 * matmul_weights + 12 * 4 * 1024 * 768
+    assert flops_per_token(cfg) == forward == 284_812_800
+    assert flops_per_token(cfg, 1024, training=True) == 3 * forward
+
+
+def test_training_memory_weights_gradients_adamw():
+    cfg = PRESETS["gpt2"]
+    est = memory_estimate(cfg, batch_size=1)
+    P = PUBLISHED["gpt2"]
+    assert (est.weights, est.gradients, est.optimizer) == (4 * P, 4 * P, 8 * P)
+    assert est.kv_cache == 0
+    assert est.total == 16 * P + est.activations
+    sgd = memory_estimate(cfg, 1, optimizer="sgd", bytes_per_param=2)
+    assert (sgd.weights, sgd.optimizer) == (2 * P, 0)
+
+
+@pytest.mark.parametrize("fields", VARIANTS[:2])
+def test_activation_estimate_close_to_what_autograd_saves(seed, fields):
+    cfg = dataclasses.replace(SMALL, **fields)
+    model = GPT(cfg)
+    B, T = 4, 16
+    idx = torch.randint(0, cfg.vocab_size, (B, T))
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        F.cross_entropy(model(idx).flatten(0, 1), idx.flatten())
+    estimate = memory_estimate(cfg, B, T).activations
+    assert 0.8 < estimate / sum(saved.values()) < 1.2
+
+
+def test_inference_memory_kv_cache_equals_real_cache():
+    cfg = PRESETS["tiny-llama"]
+    est = memory_estimate(cfg, batch_size=3, seq_len=100, training=False)
+    cache = KVCache.for_model(cfg, batch_size=3, max_len=100)
+    assert est.kv_cache == cache.nbytes
+    assert est.gradients == est.optimizer == 0
+
+
+def test_llama3_kv_cache_hand_derived():
+    # 32 layers * (k and v) * 8 kv heads * 128 dims * 2 bytes = 128 KiB per token
+    est = memory_estimate(PRESETS["llama3-8b"], 1, 1, training=False, bytes_per_param=2)
+    assert est.kv_cache == 131072
+
+
+def test_unknown_optimizer_names_the_choices():
+    with pytest.raises(ValueError, match="optimizer='adam'.*adamw"):
+        memory_estimate(SMALL, 1, optimizer="adam")
