@@ -1,0 +1,283 @@
+"""Loading Hugging Face ``transformers`` GPT-2 and Llama models into labkit, and back.
+
+``HF_NAMES`` is the one table from labkit's parameter names to checkpoint names
+(``wte``, ``c_attn``, ...); nothing else in labkit spells a checkpoint name. Each
+row is (labkit name, HF name, how), with ``{i}`` for the layer and ``how`` one of:
+
+- "copy": same tensor;
+- "conv1d": GPT-2 stores linear weights as Conv1D, (in, out): transpose;
+- "q", "k", "v": one third of GPT-2's fused ``c_attn`` (a Conv1D weight or a bias).
+
+Llama's weights need no permutation: labkit's RoPE pairs features the way HF's
+Llama does (labkit.positions). ``transformers`` is imported only inside the
+functions, so labkit runs without it; with internet, ``from_hf_gpt2("gpt2")``
+downloads the real GPT-2.
+
+Built in: the chapter on GPT assembled, counted and checked.
+Left out on purpose: other architectures, quantised checkpoints, RoPE scaling.
+"""
+
+import torch
+
+from labkit.model import GPT, GPTConfig
+
+_GPT2_LAYER = [
+    ("norm_1.weight", "ln_1.weight", "copy"),
+    ("norm_1.bias", "ln_1.bias", "copy"),
+    *[
+        (f"attn.{p}_proj.{w}", f"attn.c_attn.{w}", p)
+        for p in "qkv"
+        for w in ("weight", "bias")
+    ],
+    ("attn.o_proj.weight", "attn.c_proj.weight", "conv1d"),
+    ("attn.o_proj.bias", "attn.c_proj.bias", "copy"),
+    ("norm_2.weight", "ln_2.weight", "copy"),
+    ("norm_2.bias", "ln_2.bias", "copy"),
+    ("mlp.up_proj.weight", "mlp.c_fc.weight", "conv1d"),
+    ("mlp.up_proj.bias", "mlp.c_fc.bias", "copy"),
+    ("mlp.down_proj.weight", "mlp.c_proj.weight", "conv1d"),
+    ("mlp.down_proj.bias", "mlp.c_proj.bias", "copy"),
+]
+_LLAMA_LAYER = [
+    ("norm_1.weight", "input_layernorm.weight", "copy"),
+    *[(f"attn.{p}_proj.weight", f"self_attn.{p}_proj.weight", "copy") for p in "qkvo"],
+    ("norm_2.weight", "post_attention_layernorm.weight", "copy"),
+    *[
+        (f"mlp.{p}_proj.weight", f"mlp.{p}_proj.weight", "copy")
+        for p in ("gate", "up", "down")
+    ],
+]
+HF_NAMES = {
+    "gpt2": [
+        ("tok_emb.weight", "transformer.wte.weight", "copy"),
+        ("pos_emb.weight", "transformer.wpe.weight", "copy"),
+        ("norm_f.weight", "transformer.ln_f.weight", "copy"),
+        ("norm_f.bias", "transformer.ln_f.bias", "copy"),
+        ("lm_head.weight", "lm_head.weight", "copy"),
+        *[
+            (f"blocks.{{i}}.{a}", f"transformer.h.{{i}}.{b}", how)
+            for a, b, how in _GPT2_LAYER
+        ],
+    ],
+    "llama": [
+        ("tok_emb.weight", "model.embed_tokens.weight", "copy"),
+        ("norm_f.weight", "model.norm.weight", "copy"),
+        ("lm_head.weight", "lm_head.weight", "copy"),
+        *[
+            (f"blocks.{{i}}.{a}", f"model.layers.{{i}}.{b}", how)
+            for a, b, how in _LLAMA_LAYER
+        ],
+    ],
+}
+_GPT2_ACTS = {
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu": "gelu",
+    "relu": "relu",
+}
+
+
+def _rows(family: str, n_layers: int):
+    for ours, theirs, how in HF_NAMES[family]:
+        layers = range(n_layers) if "{i}" in ours else [None]
+        for i in layers:
+            yield ours.format(i=i), theirs.format(i=i), how
+
+
+def _import(family: str, hf_sd: dict, model: GPT) -> GPT:
+    """Copy an HF state dict into ``model`` following the table."""
+    ours_sd = model.state_dict()
+    done = set()
+    with torch.no_grad():
+        for ours, theirs, how in _rows(family, model.cfg.n_layers):
+            if ours not in ours_sd or ours in done:
+                continue  # e.g. biases of a bias-free model
+            if theirs not in hf_sd:
+                raise KeyError(f"checkpoint has no {theirs!r} (needed for {ours!r})")
+            t = hf_sd[theirs]
+            if how == "conv1d":
+                t = t.T
+            elif how in ("q", "k", "v"):
+                t = t.chunk(3, dim=-1)["qkv".index(how)]
+                t = t.T if t.dim() == 2 else t
+            ours_sd[ours].copy_(t)
+            done.add(ours)
+    missing = set(ours_sd) - done
+    if missing:
+        raise KeyError(f"no checkpoint tensor for labkit parameters {sorted(missing)}")
+    return model
+
+
+def hf_state_dict(family: str, tensors: dict, n_layers: int) -> dict:
+    """Rename labkit tensors (parameters, or their gradients) to HF names.
+
+    family is "gpt2" or "llama"; GPT-2's fused c_attn is rebuilt from q, k, v.
+    """
+    sd, out, fused = tensors, {}, {}
+    for ours, theirs, how in _rows(family, n_layers):
+        if ours not in sd:
+            continue
+        t = sd[ours]
+        if how in ("q", "k", "v"):
+            fused.setdefault(theirs, {})[how] = t.T if t.dim() == 2 else t
+        else:
+            out[theirs] = t.T.contiguous() if how == "conv1d" else t
+    for theirs, parts in fused.items():
+        out[theirs] = torch.cat([parts[p] for p in "qkv"], dim=-1)
+    return out
+
+
+def gpt2_config(hf_cfg) -> GPTConfig:
+    """GPTConfig from a transformers GPT2Config; unsupported options raise."""
+    for flag in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"):
+        if getattr(hf_cfg, flag, False):
+            raise ValueError(f"GPT2Config.{flag}=True is not supported by labkit")
+    if not getattr(hf_cfg, "scale_attn_weights", True):
+        raise ValueError("GPT2Config.scale_attn_weights=False is not supported")
+    act = hf_cfg.activation_function
+    if act not in _GPT2_ACTS:
+        raise ValueError(
+            f"GPT2Config.activation_function={act!r} is not one of {tuple(_GPT2_ACTS)}"
+        )
+    return GPTConfig(
+        vocab_size=hf_cfg.vocab_size,
+        context_len=hf_cfg.n_positions,
+        n_layers=hf_cfg.n_layer,
+        n_heads=hf_cfg.n_head,
+        d_model=hf_cfg.n_embd,
+        d_mlp=hf_cfg.n_inner or 4 * hf_cfg.n_embd,
+        mlp=_GPT2_ACTS[act],
+        norm_eps=hf_cfg.layer_norm_epsilon,
+        tie_weights=getattr(hf_cfg, "tie_word_embeddings", True),
+    )
+
+
+def llama_config(hf_cfg) -> GPTConfig:
+    """GPTConfig from a transformers LlamaConfig; unsupported options raise."""
+    rope = getattr(hf_cfg, "rope_parameters", None) or {}
+    theta = rope.get("rope_theta", getattr(hf_cfg, "rope_theta", 10000.0))
+    problems = []
+    if rope.get("rope_type", "default") != "default":
+        problems.append(f"rope_type={rope['rope_type']!r} (only 'default')")
+    if hf_cfg.hidden_act != "silu":
+        problems.append(f"hidden_act={hf_cfg.hidden_act!r} (only 'silu')")
+    if hf_cfg.attention_bias or getattr(hf_cfg, "mlp_bias", False):
+        problems.append("attention_bias/mlp_bias=True (labkit's Llama has none)")
+    head_dim = getattr(hf_cfg, "head_dim", None)
+    if head_dim and head_dim * hf_cfg.num_attention_heads != hf_cfg.hidden_size:
+        problems.append(f"head_dim={head_dim} != hidden_size / num_attention_heads")
+    if problems:
+        raise ValueError("LlamaConfig not supported: " + "; ".join(problems))
+    return GPTConfig(
+        vocab_size=hf_cfg.vocab_size,
+        context_len=hf_cfg.max_position_embeddings,
+        n_layers=hf_cfg.num_hidden_layers,
+        n_heads=hf_cfg.num_attention_heads,
+        n_kv_heads=hf_cfg.num_key_value_heads,
+        d_model=hf_cfg.hidden_size,
+        d_mlp=hf_cfg.intermediate_size,
+        pos="rope",
+        norm="rmsnorm",
+        mlp="swiglu",
+        bias=False,
+        tie_weights=hf_cfg.tie_word_embeddings,
+        norm_eps=hf_cfg.rms_norm_eps,
+        rope_theta=float(theta),
+    )
+
+
+def _hf_model(model_or_name, cls_name: str):
+    if not isinstance(model_or_name, str):
+        return model_or_name
+    import transformers
+
+    return getattr(transformers, cls_name).from_pretrained(model_or_name)
+
+
+def from_hf_gpt2(model_or_name) -> GPT:
+    """A labkit GPT with the weights of a transformers GPT2LMHeadModel.
+
+    Pass the model, or a name/path for GPT2LMHeadModel.from_pretrained ("gpt2"
+    downloads the real GPT-2 when online).
+    """
+    hf = _hf_model(model_or_name, "GPT2LMHeadModel")
+    model = GPT(gpt2_config(hf.config))
+    return _import("gpt2", hf.state_dict(), model)
+
+
+def from_hf_llama(model_or_name) -> GPT:
+    """A labkit GPT with the weights of a transformers LlamaForCausalLM."""
+    hf = _hf_model(model_or_name, "LlamaForCausalLM")
+    model = GPT(llama_config(hf.config))
+    return _import("llama", hf.state_dict(), model)
+
+
+def _require(cfg: GPTConfig, family: str, **wanted) -> None:
+    wrong = [
+        f"{k}={getattr(cfg, k)!r} (needs {v!r})"
+        for k, v in wanted.items()
+        if getattr(cfg, k) != v
+    ]
+    if wrong:
+        raise ValueError(f"cannot export to HF {family}: " + "; ".join(wrong))
+
+
+def to_hf_gpt2(model: GPT):
+    """A transformers GPT2LMHeadModel with this model's weights (GPT-2 layout only)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = model.cfg
+    _require(cfg, "GPT-2", pos="learned", norm="layernorm", bias=True, prenorm=True)
+    acts = {v: k for k, v in reversed(_GPT2_ACTS.items())}
+    if cfg.n_kv_heads != cfg.n_heads or cfg.mlp not in acts:
+        raise ValueError(
+            f"cannot export to HF GPT-2: n_kv_heads={cfg.n_kv_heads} "
+            f"must equal n_heads and mlp={cfg.mlp!r} be one of "
+            f"{tuple(acts)}"
+        )
+    hf_cfg = GPT2Config(
+        vocab_size=cfg.vocab_size,
+        n_positions=cfg.context_len,
+        n_embd=cfg.d_model,
+        n_layer=cfg.n_layers,
+        n_head=cfg.n_heads,
+        n_inner=cfg.d_mlp,
+        activation_function=acts[cfg.mlp],
+        layer_norm_epsilon=cfg.norm_eps,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        tie_word_embeddings=cfg.tie_weights,
+    )
+    hf = GPT2LMHeadModel(hf_cfg)
+    sd = hf_state_dict("gpt2", model.state_dict(), cfg.n_layers)
+    sd.setdefault("lm_head.weight", sd["transformer.wte.weight"])
+    hf.load_state_dict(sd, strict=True)
+    return hf.eval()
+
+
+def to_hf_llama(model: GPT):
+    """A transformers LlamaForCausalLM with this model's weights (Llama layout only)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = model.cfg
+    _require(
+        cfg, "Llama", pos="rope", norm="rmsnorm", mlp="swiglu", bias=False, prenorm=True
+    )
+    hf_cfg = LlamaConfig(
+        vocab_size=cfg.vocab_size,
+        max_position_embeddings=cfg.context_len,
+        hidden_size=cfg.d_model,
+        intermediate_size=cfg.d_mlp,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_kv_heads,
+        rms_norm_eps=cfg.norm_eps,
+        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
+        tie_word_embeddings=cfg.tie_weights,
+    )
+    hf = LlamaForCausalLM(hf_cfg)
+    sd = hf_state_dict("llama", model.state_dict(), cfg.n_layers)
+    sd.setdefault("lm_head.weight", sd["model.embed_tokens.weight"])
+    hf.load_state_dict(sd, strict=True)
+    return hf.eval()
