@@ -247,22 +247,25 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, K, S, D)
         S = k.shape[2]
-        k_pos = torch.arange(positions[-1] + 1 - S, positions[-1] + 1, device=x.device)
-        bias = self.alibi(positions, k_pos) if self.alibi is not None else None
-        full = causal_mask(T, S, x.device) if self.causal else None
-        if full is not None and mask is not None:
-            full = full & mask
-        elif mask is not None:
-            full = mask
+        bias = None
+        if self.alibi is not None:
+            k_pos = torch.arange(
+                int(positions[-1]) + 1 - S, int(positions[-1]) + 1, device=x.device
+            )
+            bias = self.alibi(positions, k_pos)  # (H, T, S)
         p = self.dropout if self.training else 0.0
         weights = None
-        if need_weights:
-            out, weights = attention(q, k, v, full, bias, p)
-        elif self.causal and mask is None and bias is None and T == S:
-            out = attention_fast(q, k, v, dropout_p=p, is_causal=True)
-        elif self.causal and mask is None and bias is None and T == 1:
-            out = attention_fast(q, k, v, dropout_p=p)  # one query sees all keys
+        plain = self.causal and mask is None and bias is None and T in (1, S)
+        if plain and not need_weights:
+            # torch builds the causal mask itself; a single new query sees all keys
+            out = attention_fast(q, k, v, dropout_p=p, is_causal=T == S)
         else:
-            out = attention_fast(q, k, v, full, bias, p)
+            full = causal_mask(T, S, x.device) if self.causal else None
+            if mask is not None:
+                full = mask if full is None else full & mask
+            if need_weights:
+                out, weights = attention(q, k, v, full, bias, p)
+            else:
+                out = attention_fast(q, k, v, full, bias, p)
         out = out.transpose(1, 2).reshape(B, T, H * D)  # (B, T, C)
         return self.o_proj(out), weights

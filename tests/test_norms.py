@@ -5,7 +5,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.norms import GroupNorm, LayerNorm, RMSNorm, make_norm
+from labkit.norms import GroupNorm, LayerNorm, RMSNorm, layer_norm, make_norm
+
+TOL = dict(rtol=1e-5, atol=1e-5)
 
 
 def randomize(module):
@@ -21,6 +23,21 @@ def test_layernorm_matches_torch_with_random_weights(seed):
     ref.load_state_dict(ours.state_dict())
     x = torch.randn(3, 7, 32) * 4 + 2
     torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_written_out_layer_norm_equals_module_values_and_gradients(seed):
+    ln = randomize(LayerNorm(24))
+    x = (torch.randn(4, 5, 24) * 3 + 1).requires_grad_()
+    torch.testing.assert_close(layer_norm(x, ln.weight, ln.bias), ln(x), **TOL)
+    g1 = torch.autograd.grad(layer_norm(x, ln.weight, ln.bias).square().sum(), x)
+    g2 = torch.autograd.grad(ln(x).square().sum(), x)
+    torch.testing.assert_close(g1, g2, **TOL)
+
+
+def test_layer_norm_hand_derived():
+    x = torch.tensor([[1.0, 3.0]])  # mean 2, variance 1
+    out = layer_norm(x, torch.tensor([2.0, 2.0]), torch.tensor([0.5, 0.5]), eps=0.0)
+    torch.testing.assert_close(out, torch.tensor([[-1.5, 2.5]]))
 
 
 def test_layernorm_without_bias_matches_torch(seed):
