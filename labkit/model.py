@@ -9,7 +9,9 @@ heads, biases, a tied or untied head, pre-norm or post-norm blocks.
 
 Counts (parameters, FLOPs, memory) are functions of the config in
 labkit.counting; loading and exporting Hugging Face checkpoints is labkit.hf;
-generation is labkit.sampling. ``trace(model)`` collects internals through hooks.
+both are also importable from here (``from labkit.model import count_params,
+from_hf_gpt2``). Generation is labkit.sampling. ``trace(model)`` collects
+internals through hooks.
 
 Built in: the chapters on the block and on GPT assembled.
 Left out on purpose: mixture of experts, weight sharing across layers, fused
@@ -25,6 +27,7 @@ from torch import nn
 
 from labkit import positions as positions_mod
 from labkit.attention import KVCache, MultiHeadAttention
+from labkit.counting import count_params, flops_per_token, memory_estimate
 from labkit.mlp import MLPS, make_mlp
 from labkit.norms import NORMS, make_norm
 from labkit.positions import POSITIONS, ALiBi, RotaryEmbedding
@@ -311,3 +314,12 @@ def trace(model: GPT, *, detach: bool = True):
     finally:
         for h in handles:
             h.remove()
+
+
+def __getattr__(name: str):
+    """from_hf_gpt2 & co. live in labkit.hf (which imports this module)."""
+    if name in ("from_hf_gpt2", "from_hf_llama", "to_hf_gpt2", "to_hf_llama"):
+        from labkit import hf
+
+        return getattr(hf, name)
+    raise AttributeError(f"module 'labkit.model' has no attribute {name!r}")
