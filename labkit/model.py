@@ -27,7 +27,11 @@ from torch import nn
 
 from labkit import positions as positions_mod
 from labkit.attention import KVCache, MultiHeadAttention
-from labkit.counting import count_params, flops_per_token, memory_estimate
+from labkit.counting import (  # noqa: F401 (re-exported)
+    count_params,
+    flops_per_token,
+    memory_estimate,
+)
 from labkit.mlp import MLPS, make_mlp
 from labkit.norms import NORMS, make_norm
 from labkit.positions import POSITIONS, ALiBi, RotaryEmbedding

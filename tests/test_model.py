@@ -170,3 +170,13 @@ def test_small_presets_build_and_run(name):
 def test_gpt_shapes(B, T, layers, variant):
     cfg = dataclasses.replace(TINY, n_layers=layers, **VARIANTS[variant])
     assert GPT(cfg)(torch.zeros(B, T, dtype=torch.long)).shape == (B, T, 50)
+
+
+def test_counts_and_hf_loaders_are_reachable_from_labkit_model():
+    import labkit.model as model_mod
+    from labkit import counting, hf
+
+    assert model_mod.count_params is counting.count_params
+    assert model_mod.from_hf_gpt2 is hf.from_hf_gpt2
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        model_mod.nope  # noqa: B018
