@@ -1,0 +1,32 @@
+"""labkit.tokenizer: byte-level BPE, layered like minbpe (read in this order).
+
+- pretokenize.py: special-token splitting and the GPT-2 / GPT-4 regexes;
+- bpe.py: ``train_bpe``, the teaching trainer (count pairs, merge, repeat);
+- tokenizer.py: ``Tokenizer``, encode / decode / save / load;
+- fast.py: ``train_bpe_fast``, the same merges with incremental counts,
+  streaming a corpus from a path;
+- gpt2.py: GPT-2's published files (byte-to-unicode quirk) and a checked
+  downloader;
+- chars.py: ``CharTokenizer``, the character-level baseline;
+- show.py: coloured tokens, compression, coverage, cost;
+- compare.py: HF ``tokenizers`` BPE / WordPiece / Unigram side by side.
+"""
+
+from labkit.tokenizer.bpe import train_bpe
+from labkit.tokenizer.chars import CharTokenizer
+from labkit.tokenizer.fast import train_bpe_fast
+from labkit.tokenizer.gpt2 import download_gpt2_files, load_gpt2_files
+from labkit.tokenizer.pretokenize import GPT2_PATTERN, GPT4_PATTERN, pretokenize
+from labkit.tokenizer.tokenizer import Tokenizer
+
+__all__ = [
+    "GPT2_PATTERN",
+    "GPT4_PATTERN",
+    "CharTokenizer",
+    "Tokenizer",
+    "download_gpt2_files",
+    "load_gpt2_files",
+    "pretokenize",
+    "train_bpe",
+    "train_bpe_fast",
+]

@@ -1,0 +1,102 @@
+"""A character-level tokenizer: one id per distinct character of a text.
+
+The simplest tokenizer a language model can use, and a baseline for BPE: the
+vocabulary is the sorted set of characters of the training text, so it is
+small (65 for Tiny Shakespeare) and every text is as many tokens as it has
+characters. It has the same encode / decode / vocab_size / save / load API as
+``Tokenizer``; a character it has never seen is an error that names it.
+
+Saved files are JSON: {"format": "labkit.chartokenizer", "version": 1,
+"chars": "<the characters in id order>"}.
+
+Built in: notebooks/01_text_as_numbers.ipynb.
+"""
+
+import json
+from pathlib import Path
+
+from labkit.tokenizer.pretokenize import check_text
+
+FORMAT = "labkit.chartokenizer"
+VERSION = 1
+
+
+class CharTokenizer:
+    """Characters <-> ids, ids in sorted order of the characters.
+
+    Shapes: encode(str) -> list[int] with one id per character.
+    """
+
+    def __init__(self, chars: str):
+        check_text(chars, "chars")
+        if len(set(chars)) != len(chars):
+            raise ValueError("chars must not repeat a character")
+        self.chars = chars
+        self._ids = {ch: i for i, ch in enumerate(chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        """The tokenizer whose vocabulary is every character of ``text``."""
+        check_text(text)
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CharTokenizer):
+            return NotImplemented
+        return self.chars == other.chars
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+    def encode(self, text: str) -> list[int]:
+        """One id per character; raises ValueError naming an unknown character."""
+        check_text(text)
+        ids = self._ids
+        try:
+            return [ids[ch] for ch in text]
+        except KeyError as err:
+            ch = err.args[0]
+            raise ValueError(
+                f"character {ch!r} (U+{ord(ch):04X}) at index {text.index(ch)} "
+                f"is not in this tokenizer's {self.vocab_size} characters"
+            ) from None
+
+    def decode(self, ids: list[int]) -> str:
+        """The characters of ``ids``; raises ValueError naming an invalid id."""
+        chars = self.chars
+        out = []
+        for position, i in enumerate(ids):
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(chars):
+                raise ValueError(
+                    f"invalid token id {i!r} at position {position}: ids run "
+                    f"0..{len(chars) - 1}"
+                )
+            out.append(chars[i])
+        return "".join(out)
+
+    def save(self, path: str | Path) -> None:
+        data = {"format": FORMAT, "version": VERSION, "chars": self.chars}
+        Path(path).write_text(json.dumps(data), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CharTokenizer":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not a tokenizer JSON file ({err})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a {FORMAT} file")
+        if data.get("version") != VERSION:
+            raise ValueError(
+                f"{path}: format version {data.get('version')!r} is not supported "
+                f"(this labkit reads version {VERSION})"
+            )
+        if not isinstance(data.get("chars"), str):
+            raise ValueError(f"{path}: missing field 'chars'")
+        return cls(data["chars"])

@@ -1,0 +1,148 @@
+"""GPT-2's published tokenizer files: read them, and fetch them with a checksum.
+
+Adds to tokenizer.py a loader for one published tokenizer. OpenAI released
+GPT-2's vocabulary as ``encoder.json`` (token -> id) and its merges as
+``vocab.bpe`` (one "a b" pair per line, in merge order, after a "#version"
+line that some copies drop). Both write each byte as a printable character
+through a byte-to-unicode table (a space is "Ġ", a newline "Ċ"), so the files
+are plain text; this module undoes that table, and nothing else in labkit
+needs to know about it. A vocabulary entry that is neither a single byte nor
+the result of a merge (``<|endoftext|>``, id 50256) is a special token.
+
+``download_gpt2_files`` fetches the two files by URL, checks their sha256 and
+only then moves them into place; offline, its error says where to put them.
+
+Built in: notebooks/03_tokenizers_compared.ipynb.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from labkit.tokenizer.pretokenize import GPT2_PATTERN
+from labkit.tokenizer.tokenizer import Tokenizer
+
+GPT2_BASE_URL = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
+# file name -> sha256 of the published file (the same pins as tiktoken's)
+GPT2_FILES = {
+    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+}
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's table: each byte -> a printable character standing for it.
+
+    Printable Latin-1 bytes stand for themselves; the other 68 (control
+    characters, space, ...) are given the characters from U+0100 on, in order.
+    Example: bytes_to_unicode()[ord(" ")] -> "Ġ"
+    """
+    keep = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1)]
+    keep += range(0xAE, 0xFF + 1)
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def _to_bytes(token: str, decoder: dict[str, int], where: str) -> bytes:
+    try:
+        return bytes(decoder[ch] for ch in token)
+    except KeyError as err:
+        msg = f"{where}: character {err} is not in GPT-2's byte table"
+        raise ValueError(msg) from None
+
+
+def load_gpt2_files(vocab_json: str | Path, merges_txt: str | Path) -> Tokenizer:
+    """A Tokenizer with GPT-2's ids, merges and ``<|endoftext|>``.
+
+    Args:
+        vocab_json: encoder.json (token -> id).
+        merges_txt: vocab.bpe (merges in order; a "#version" line is skipped).
+    """
+    decoder = {ch: b for b, ch in bytes_to_unicode().items()}
+    try:
+        encoder = json.loads(Path(vocab_json).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{vocab_json}: not a JSON vocabulary ({err})") from None
+    merges = []
+    lines = Path(merges_txt).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#version"):
+            continue
+        parts = line.split(" ")
+        if len(parts) != 2:
+            raise ValueError(f"{merges_txt}:{number}: expected 'a b', got {line!r}")
+        where = f"{merges_txt}:{number}"
+        merges.append(tuple(_to_bytes(p, decoder, where) for p in parts))
+    merged = {a + b for a, b in merges}
+    vocab, specials = {}, {}
+    for token, i in encoder.items():
+        if all(ch in decoder for ch in token):
+            vocab[i] = _to_bytes(token, decoder, str(vocab_json))
+        if len(token) > 1 and vocab.get(i) not in merged:
+            specials[token] = i
+            vocab[i] = token.encode("utf-8")
+    return Tokenizer(vocab, merges, specials, GPT2_PATTERN)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_gpt2_files(
+    dest_dir: str | Path,
+    base_url: str = GPT2_BASE_URL,
+    files: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Path]:
+    """Fetch GPT-2's encoder.json and vocab.bpe into ``dest_dir``, sha256 checked.
+
+    A file already there with the right sha256 is not fetched again. Each
+    download goes to a temporary file that is renamed only once its sha256
+    matches, so no partial or wrong file is left behind.
+    Returns: {file name: path}; pass them to ``Tokenizer.from_gpt2_files``.
+    Raises: ConnectionError (offline; says where to put the files by hand),
+        ValueError (sha256 mismatch, naming both digests).
+    """
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, sha256 in (files or GPT2_FILES).items():
+        target = dest / name
+        if target.exists() and _sha256(target) == sha256:
+            out[name] = target
+            continue
+        url = base_url.rstrip("/") + "/" + name
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    for block in iter(lambda: response.read(1 << 20), b""):
+                        f.write(block)
+            got = _sha256(Path(tmp))
+            if got != sha256:
+                raise ValueError(f"{url}: sha256 is {got}, expected {sha256}")
+            os.replace(tmp, target)
+        except (urllib.error.URLError, OSError) as err:
+            raise ConnectionError(
+                f"could not download {url} ({err}); offline, copy the file to "
+                f"{target} by hand (sha256 {sha256})"
+            ) from None
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        out[name] = target
+    return out

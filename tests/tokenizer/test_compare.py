@@ -1,0 +1,45 @@
+"""HF tokenizers' BPE / WordPiece / Unigram beside ours, on the same text."""
+
+import json
+
+import pytest
+
+from labkit.tokenizer import train_bpe_fast
+
+pytest.importorskip("tokenizers")
+from labkit.tokenizer.compare import compare, train_hf  # noqa: E402
+
+TEXT = (
+    "the cat sat on the mat. the dog sat on the log. a cat and a dog met.\n"
+    "tokenizers split text into pieces; pieces become ids.\n"
+) * 30
+
+
+@pytest.mark.needs_hf
+def test_hf_bpe_learns_the_same_first_merges_as_ours():
+    ours = train_bpe_fast(TEXT, 270)
+    hf = train_hf(TEXT, "bpe", 256 + 14)
+    # "at" is the most frequent pair: both agree. HF breaks ties toward the
+    # smaller pair ("h e" before "t h"), we toward the greater, so later
+    # merges differ in order but reach the same " the".
+    hf_merges = json.loads(hf.hf.to_str())["model"]["merges"]
+    assert ours.merges[0] == (b"a", b"t") and hf_merges[0] == ["a", "t"]
+    assert ["h", "e"] in hf_merges and (b"t", b"h") in ours.merges
+    assert (b" ", b"the") in ours.merges and ["\u0120", "the"] in hf_merges
+
+
+@pytest.mark.needs_hf
+def test_compare_rows():
+    ours = train_bpe_fast(TEXT, 300)
+    rows = compare(TEXT, 300, ours=ours, sample="the cat 🙂")
+    assert [r.name for r in rows] == ["labkit bpe", "bpe", "wordpiece", "unigram"]
+    by_name = {r.name: r for r in rows}
+    assert by_name["labkit bpe"].roundtrip and by_name["bpe"].roundtrip
+    assert by_name["labkit bpe"].n_tokens == len(ours.encode(TEXT))
+    assert all(r.bytes_per_token > 1 for r in rows)
+    assert not by_name["wordpiece"].roundtrip  # it drops spaces
+    # the emoji's four bytes are four tokens, each alone an incomplete character
+    assert by_name["labkit bpe"].sample[-4:] == ("\ufffd",) * 4
+    assert "[UNK]" in by_name["wordpiece"].sample  # emoji never seen
+    with pytest.raises(ValueError, match="kind='bogus' is not one of"):
+        train_hf(TEXT, "bogus", 300)
