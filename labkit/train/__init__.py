@@ -1,0 +1,26 @@
+"""labkit.train: the training loop and its parts, one file per idea.
+
+Read in this order: config.py (TrainConfig), schedule.py (warmup + cosine),
+optim.py (AdamW groups), loop.py (``train``), checkpoint.py (save / resume),
+runlog.py (run.json, metrics.jsonl), ddp.py (torchrun), plots.py (live and
+compared loss curves; the only file that imports plotly).
+"""
+
+from labkit.train.config import TrainConfig
+from labkit.train.loop import TrainResult, evaluate, pick_device, train
+from labkit.train.optim import make_optimizer, param_groups
+from labkit.train.runlog import read_run
+from labkit.train.schedule import lr_at, schedule
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "lr_at",
+    "make_optimizer",
+    "param_groups",
+    "pick_device",
+    "read_run",
+    "schedule",
+    "train",
+]

@@ -1,0 +1,137 @@
+"""The run folder: run.json (what was run, where, with what) and metrics.jsonl.
+
+``run.json`` holds the full train and model configs, the corpus manifest and
+tokenizer hash, the git commit (when run inside a repository), the library
+versions, the device, the seed and the wall time. ``metrics.jsonl`` has one
+JSON object per logged step (step, loss, lr, grad_norm, tokens_per_s, and
+train_loss / val_loss / val_bpb at evaluations); ``samples.jsonl`` the text
+sampled at each evaluation. ``read_run`` gives both back as data.
+Built in: notebooks/11_training_loop.ipynb.
+"""
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+
+def git_commit(path: str | Path = ".") -> str | None:
+    """The HEAD commit of the repository holding ``path`` (None outside one)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import safetensors
+    import torch
+
+    import labkit
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "safetensors": safetensors.__version__,
+        "labkit": labkit.__version__,
+    }
+
+
+def check_run_dir(run_dir: Path, need_bytes: int) -> None:
+    """Fail before training if run_dir cannot be written or lacks space.
+
+    Raises OSError naming the folder: not creatable, not writable, or with
+    less free space than ``need_bytes`` (the checkpoints it will hold).
+    """
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-probe"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as e:
+        raise OSError(f"run folder {run_dir} is not writable: {e}") from e
+    free = shutil.disk_usage(run_dir).free
+    if free < need_bytes:
+        raise OSError(
+            f"not enough free space for run folder {run_dir}: checkpoints need "
+            f"about {need_bytes / 1e6:.1f} MB, {free / 1e6:.1f} MB free"
+        )
+
+
+def write_json_atomic(path: Path, record: dict) -> None:
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class MetricsLog:
+    """Appends one JSON line per call to ``run_dir/name`` (flushed each time)."""
+
+    def __init__(self, run_dir: Path, name: str = "metrics.jsonl"):
+        self.path = Path(run_dir) / name
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines past ``step`` (a resumed run rewrites them)."""
+        if self.path.exists():
+            kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def read_run(run_dir: str | Path) -> dict:
+    """{'run': run.json, 'metrics': [...], 'samples': [...]} of a run folder."""
+    run_dir = Path(run_dir)
+    path = run_dir / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no run.json in {run_dir}: not a run folder")
+    return {
+        "run": json.loads(path.read_text()),
+        "metrics": read_jsonl(run_dir / "metrics.jsonl"),
+        "samples": read_jsonl(run_dir / "samples.jsonl"),
+    }
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+    """{'train': {'lr': 1}} -> {'train.lr': 1}."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def differing_settings(run_folders) -> dict[str, list]:
+    """The train/model settings that differ between runs: name -> values."""
+    configs = []
+    for folder in run_folders:
+        run = read_run(folder)["run"]
+        configs.append(
+            flatten({"train": run["train_config"], "model": run["model_config"] or {}})
+        )
+    keys = sorted(set().union(*configs)) if configs else []
+    table = {k: [c.get(k) for c in configs] for k in keys}
+    return {k: v for k, v in table.items() if len({json.dumps(x) for x in v}) > 1}
