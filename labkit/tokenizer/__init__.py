@@ -15,7 +15,11 @@
 from labkit.tokenizer.bpe import train_bpe
 from labkit.tokenizer.chars import CharTokenizer
 from labkit.tokenizer.fast import train_bpe_fast
-from labkit.tokenizer.gpt2 import download_gpt2_files, load_gpt2_files
+from labkit.tokenizer.gpt2 import (
+    download_gpt2_files,
+    find_gpt2_files,
+    load_gpt2_files,
+)
 from labkit.tokenizer.pretokenize import GPT2_PATTERN, GPT4_PATTERN, pretokenize
 from labkit.tokenizer.tokenizer import Tokenizer
 
@@ -25,6 +29,7 @@ __all__ = [
     "CharTokenizer",
     "Tokenizer",
     "download_gpt2_files",
+    "find_gpt2_files",
     "load_gpt2_files",
     "pretokenize",
     "train_bpe",

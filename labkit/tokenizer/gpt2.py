@@ -94,6 +94,24 @@ def load_gpt2_files(vocab_json: str | Path, merges_txt: str | Path) -> Tokenizer
     return Tokenizer(vocab, merges, specials, GPT2_PATTERN)
 
 
+def find_gpt2_files() -> tuple[Path, Path] | None:
+    """(encoder.json, vocab.bpe) already on this machine, or None.
+
+    Looks in ``$LABKIT_CACHE/gpt2`` (default ``~/.cache/labkit/gpt2``, where
+    ``download_gpt2_files`` puts them), then in ``../shared/fixtures`` beside
+    the repository (gpt2_vocab.json, gpt2_merges.txt).
+    """
+    cache = Path(os.environ.get("LABKIT_CACHE", Path.home() / ".cache" / "labkit"))
+    shared = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+    for vocab, merges in [
+        (cache / "gpt2" / "encoder.json", cache / "gpt2" / "vocab.bpe"),
+        (shared / "gpt2_vocab.json", shared / "gpt2_merges.txt"),
+    ]:
+        if vocab.is_file() and merges.is_file():
+            return vocab, merges
+    return None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -102,6 +102,20 @@ def test_encode_matches_hf_and_tiktoken_on_shakespeare(
     assert ours.encode(mixed) == hf(mixed) == tiktoken_enc(mixed)
 
 
+def test_find_gpt2_files_prefers_the_cache(tmp_path, monkeypatch, gpt2_paths):
+    from labkit.tokenizer.gpt2 import find_gpt2_files
+
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    assert find_gpt2_files() == gpt2_paths  # ../shared/fixtures
+    (tmp_path / "gpt2").mkdir()
+    (tmp_path / "gpt2" / "encoder.json").write_text("{}")
+    (tmp_path / "gpt2" / "vocab.bpe").write_text("")
+    assert find_gpt2_files() == (
+        tmp_path / "gpt2" / "encoder.json",
+        tmp_path / "gpt2" / "vocab.bpe",
+    )
+
+
 def test_merges_header_line_is_skipped(gpt2_paths, ours, tmp_path):
     vocab, merges = gpt2_paths
     with_header = tmp_path / "vocab.bpe"
