@@ -206,3 +206,26 @@ def test_on_eval_hook_sees_each_evaluation(data):
     assert [s for s, _ in seen] == [4, 8]
     assert all("val_loss" in rec and "train_loss" in rec for _, rec in seen)
     assert json.dumps([r for _, r in seen])  # records are plain data
+
+
+def test_compare_runs_overlays_curves_labelled_by_the_differing_setting(data, tmp_path):
+    from labkit.train.plots import compare_runs
+    from labkit.train.runlog import differing_settings
+
+    for lr in (1e-2, 3e-3):
+        train(_model(), data, _cfg(out_dir=str(tmp_path / f"lr{lr}"), lr=lr))
+    folders = [tmp_path / "lr0.01", tmp_path / "lr0.003"]
+    assert differing_settings(folders) == {"train.lr": [1e-2, 3e-3]}
+    fig = compare_runs(folders)
+    assert [t.name for t in fig.data] == ["lr0.01 (lr=0.01)", "lr0.003 (lr=0.003)"]
+    assert list(fig.data[0].x) == [4, 8]
+
+
+def test_live_plot_keeps_one_figure_per_evaluation(data, monkeypatch):
+    from labkit.train import plots
+
+    plot = plots.LiveLossPlot(floor=0.5)
+    monkeypatch.setattr(plot, "show", lambda: None)
+    train(_model(), data, _cfg(), on_eval=plot)
+    fig = plot.figure()
+    assert list(fig.data[1].x) == [4, 8] and len(fig.data[1].y) == 2

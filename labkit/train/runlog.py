@@ -134,4 +134,11 @@ def differing_settings(run_folders) -> dict[str, list]:
         )
     keys = sorted(set().union(*configs)) if configs else []
     table = {k: [c.get(k) for c in configs] for k in keys}
-    return {k: v for k, v in table.items() if len({json.dumps(x) for x in v}) > 1}
+    return {
+        k: v
+        for k, v in table.items()
+        if k not in _BOOKKEEPING and len({json.dumps(x) for x in v}) > 1
+    }
+
+
+_BOOKKEEPING = {"train.out_dir", "train.resume", "train.progress", "train.stop_at"}
