@@ -94,7 +94,11 @@ def samples(model, tokenizer, cfg: TrainConfig, device) -> dict[str, str]:
     out = {}
     use_cache = hasattr(model, "cfg")
     for prompt in cfg.sample_prompts:
-        ids = tokenizer.encode(prompt)
+        try:
+            ids = tokenizer.encode(prompt)
+        except (ValueError, KeyError) as e:  # e.g. a character-level vocabulary
+            out[prompt] = f"(the tokenizer cannot encode this prompt: {e})"
+            continue
         new = generate(
             model,
             [ids],
