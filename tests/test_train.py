@@ -88,6 +88,8 @@ def test_tied_head_is_counted_once_and_not_decayed():
         (dict(batch_size=6, grad_accum=4), "grad_accum"),
         (dict(steps=0), "steps"),
         (dict(beta2=1.0), "beta2"),
+        (dict(resume=True), "out_dir"),
+        (dict(min_lr=1.0), "min_lr"),
     ],
 )
 def test_bad_config_names_the_field(kw, field):

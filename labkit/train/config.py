@@ -104,6 +104,8 @@ def config_problems(cfg: TrainConfig) -> list[str]:
             out.append(f"{name}={getattr(cfg, name)} must be in [0, 1)")
     if not isinstance(cfg.device, str) or not cfg.device:
         out.append(f"device={cfg.device!r} must be 'auto' or a device string")
+    if cfg.resume and not cfg.out_dir:
+        out.append("resume=True needs out_dir (the run folder to resume)")
     if not all(isinstance(p, str) and p for p in cfg.sample_prompts):
         out.append("sample_prompts must be non-empty strings")
     return out

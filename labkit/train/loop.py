@@ -156,6 +156,32 @@ def _tokenizer_hash(tokenizer) -> str | None:
     return tokenizer_hash(tokenizer)
 
 
+def train_step(fwd, model, optimizer, data, cfg, T, gen, info, device, autocast):
+    """One optimizer step: grad_accum micro-batches, clipping, AdamW update.
+
+    ``fwd`` is the model as called (maybe compiled or DDP-wrapped); ``model``
+    the plain module. Returns (mean loss as a tensor, gradient norm).
+    Shapes: each micro-batch x, y is (batch_size / grad_accum / N, T).
+    """
+    loss_sum = torch.zeros((), device=device)
+    for micro in range(cfg.grad_accum):
+        x, y = data.get_batch("train", cfg.micro_batch, T, gen)
+        x, y = ddp.rank_slice(x, info), ddp.rank_slice(y, info)
+        last = micro == cfg.grad_accum - 1
+        # DDP averages gradients across processes only on the last micro-batch
+        sync = contextlib.nullcontext() if last or not info.enabled else fwd.no_sync()
+        with sync:
+            with autocast:
+                loss = lm_loss(fwd, x.to(device), y.to(device)) / cfg.grad_accum
+            loss.backward()
+        loss_sum += loss.detach()
+    clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, grad_norm
+
+
 def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
     """Train ``model`` on ``data`` as ``cfg`` says; return a TrainResult.
 
@@ -207,23 +233,9 @@ def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
         lr = lr_at(step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            x, y = data.get_batch("train", cfg.micro_batch, T, gen)
-            x, y = ddp.rank_slice(x, info), ddp.rank_slice(y, info)
-            last = micro == cfg.grad_accum - 1
-            sync = (
-                contextlib.nullcontext() if last or not info.enabled else fwd.no_sync()
-            )
-            with sync:
-                with autocast:
-                    loss = lm_loss(fwd, x.to(device), y.to(device)) / cfg.grad_accum
-                loss.backward()
-            loss_sum += loss.detach()
-        clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss_sum, grad_norm = train_step(
+            fwd, model, optimizer, data, cfg, T, gen, info, device, autocast
+        )
         done = step + 1
         result.step = done
         record = {"step": done}
