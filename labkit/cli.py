@@ -305,12 +305,22 @@ def cmd_run(args) -> int:
 COMMANDS = [add_train, add_sample, add_tokenize, add_run]  # add_sweep goes here
 
 
+EXAMPLES = """examples:
+  labkit train --corpus stories --tokenizer byte --preset tiny \\
+      --set train.steps=300 --out runs/first
+  labkit sample runs/first --prompt "Once upon a time" --temperature 0.8
+  labkit tokenize --corpus notes.txt --tokenizer bpe:512 --out tokens/notes
+  labkit run notebooks/11_training_loop.ipynb -p steps 100 -o out.ipynb"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit",
         description="LLM Lab's command line: train a small GPT, sample from it, "
         "tokenize a corpus, run a chapter with parameters. "
         "`labkit COMMAND --help` explains each command.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
