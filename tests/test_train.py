@@ -114,10 +114,17 @@ def test_grad_accumulation_equals_the_full_batch(data):
         assert a.losses[s] == pytest.approx(b.losses[s], abs=1e-5)
 
 
-def test_resume_gives_the_identical_loss_sequence(data, tmp_path):
+def test_resume_gives_the_identical_loss_sequence(data, tmp_path, monkeypatch):
     straight = train(_model(), data, _cfg(out_dir=str(tmp_path / "a")))
     first = train(_model(), data, _cfg(out_dir=str(tmp_path / "b"), stop_at=4))
     assert first.step == 4
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("a checkpoint must load without pickle")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    monkeypatch.setattr("pickle.loads", no_unpickling)
+    monkeypatch.setattr("pickle.load", no_unpickling)
     rest = train(_model(seed=1), data, _cfg(out_dir=str(tmp_path / "b"), resume=True))
     assert min(rest.losses) == 5
     resumed = {**first.losses, **rest.losses}
