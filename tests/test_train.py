@@ -133,6 +133,13 @@ def test_resume_gives_the_identical_loss_sequence(data, tmp_path, monkeypatch):
     assert [m["step"] for m in metrics] == list(range(1, 9))
 
 
+def test_stopping_between_evaluations_still_resumes_exactly(data, tmp_path):
+    straight = train(_model(), data, _cfg())
+    first = train(_model(), data, _cfg(out_dir=str(tmp_path), stop_at=3))
+    rest = train(_model(seed=2), data, _cfg(out_dir=str(tmp_path), resume=True))
+    assert {**first.losses, **rest.losses} == straight.losses
+
+
 def test_resume_with_another_model_config_lists_the_differences(data, tmp_path):
     train(_model(), data, _cfg(out_dir=str(tmp_path), stop_at=4))
     other = GPT(dataclasses.replace(TINY, n_layers=2))

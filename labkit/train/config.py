@@ -35,8 +35,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     out_dir: str | None = None  # run folder; None: no files are written
     keep_last: int = 2  # checkpoints kept besides the best (one per eval)
-    stop_at: int | None = None  # stop after this step; the schedule still
-    # spans ``steps`` (to demonstrate save, kill, resume)
+    stop_at: int | None = None  # evaluate, checkpoint and stop after this step;
+    # the schedule still spans ``steps`` (to show save, kill, resume)
     resume: bool = False  # continue from the newest checkpoint in out_dir
     sample_prompts: tuple[str, ...] = ("Once upon a time",)  # at each eval
     sample_tokens: int = 64  # tokens per sample (greedy-free, seeded)

@@ -250,7 +250,7 @@ def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
                 loss=loss_val, lr=lr, grad_norm=float(grad_norm), tokens_per_s=tokens_s
             )
             bar.set_postfix(loss=f"{loss_val:.3f}", lr=f"{lr:.2e}")
-        if done % cfg.eval_every == 0 or done == cfg.steps:
+        if done % cfg.eval_every == 0 or done == stop:  # stop: a checkpoint
             scores = evaluate(model, data, cfg, T, device, autocast)
             record.update(scores, elapsed_s=time.perf_counter() - t_start)
             if (
