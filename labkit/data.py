@@ -37,11 +37,18 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
+PROBE = "The quick brown fox, naïve café 東京 🙂\n\tdef f(x): return x**2"
+
+
 def tokenizer_hash(tokenizer) -> str:
-    """sha256 of the tokenizer's saved files if it has ``save``, else of repr."""
-    if not hasattr(tokenizer, "save"):
-        return hashlib.sha256(repr(tokenizer).encode()).hexdigest()
+    """sha256 of the tokenizer's saved files if it has ``save``; otherwise of
+    its class name, vocab_size and its encoding of a fixed probe text."""
     h = hashlib.sha256()
+    if not hasattr(tokenizer, "save"):
+        kind = type(tokenizer)
+        probe = [int(i) for i in tokenizer.encode(PROBE)]
+        h.update(json.dumps([kind.__qualname__, tokenizer.vocab_size, probe]).encode())
+        return h.hexdigest()
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer.save(Path(tmp) / "tokenizer")
         for p in sorted(Path(tmp).rglob("*")):

@@ -145,3 +145,20 @@ def test_bits_per_byte_hand_derived(prepared):
 def test_unknown_split(prepared):
     with pytest.raises(ValueError, match="known: train, val"):
         prepared.get_batch("test", 1, 4, torch.Generator())
+
+
+def test_tokenizer_hash_is_stable_and_tells_tokenizers_apart():
+    assert data.tokenizer_hash(Bytes()) == data.tokenizer_hash(Bytes())
+    assert data.tokenizer_hash(Bytes()) != data.tokenizer_hash(Wide())
+
+
+def test_tokenizer_hash_uses_saved_files(tmp_path):
+    class Saved(Bytes):
+        def __init__(self, tag):
+            self.tag = tag
+
+        def save(self, path):
+            path.with_suffix(".json").write_text(json.dumps({"tag": self.tag}))
+
+    assert data.tokenizer_hash(Saved("a")) == data.tokenizer_hash(Saved("a"))
+    assert data.tokenizer_hash(Saved("a")) != data.tokenizer_hash(Saved("b"))
