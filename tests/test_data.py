@@ -162,3 +162,12 @@ def test_tokenizer_hash_uses_saved_files(tmp_path):
 
     assert data.tokenizer_hash(Saved("a")) == data.tokenizer_hash(Saved("a"))
     assert data.tokenizer_hash(Saved("a")) != data.tokenizer_hash(Saved("b"))
+
+
+def test_labkit_byte_tokenizer_gives_the_same_tokens(tmp_path):
+    module = pytest.importorskip("labkit.tokenizer.tokenizer")
+    ours = data.prepare_tokens(TEXT, Bytes(), tmp_path / "a")
+    lib = data.prepare_tokens(TEXT, module.Tokenizer(), tmp_path / "b")
+    for split in ("train", "val"):
+        assert np.array_equal(ours.tokens(split), lib.tokens(split))
+    assert lib.manifest["tokenizer"]["sha256"] != ours.manifest["tokenizer"]["sha256"]
