@@ -1,0 +1,122 @@
+"""labkit.lora: adapters start at zero, merge exactly, train and save alone."""
+
+import dataclasses
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from labkit.lora import (
+    LoRALinear,
+    add_lora,
+    load_lora,
+    lora_layers,
+    lora_state_dict,
+    merge_lora,
+    save_lora,
+    trainable_parameters,
+    unmerge_lora,
+)
+from labkit.model import GPT, PRESETS
+
+CFG = dataclasses.replace(PRESETS["tiny"], context_len=16)
+
+
+def tiny_gpt(seed: int = 0, cfg=CFG) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(cfg)
+
+
+def randomize_adapters(model):
+    with torch.no_grad():
+        for layer in lora_layers(model).values():
+            layer.lora_B.normal_(0, 0.05)
+
+
+@pytest.fixture
+def idx():
+    return torch.randint(
+        0, CFG.vocab_size, (2, 16), generator=torch.Generator().manual_seed(1)
+    )
+
+
+def test_adapters_start_at_zero_change(idx):
+    model = tiny_gpt()
+    before = model(idx)
+    names = add_lora(model, rank=4, alpha=8)
+    assert len(names) == CFG.n_layers * 6  # q, k, v, o, up, down per block
+    torch.testing.assert_close(model(idx), before)
+
+
+def test_merged_equals_unmerged_forward_and_unmerge_restores(idx):
+    model = tiny_gpt()
+    w = model.blocks[0].attn.q_proj.weight.clone()
+    add_lora(model, rank=4, alpha=8)
+    randomize_adapters(model)
+    unmerged = model(idx)
+    merge_lora(model)
+    assert not torch.equal(model.blocks[0].attn.q_proj.weight, w)
+    torch.testing.assert_close(model(idx), unmerged, atol=1e-5, rtol=1e-4)
+    merge_lora(model)  # idempotent
+    unmerge_lora(model)
+    torch.testing.assert_close(model.blocks[0].attn.q_proj.weight, w)
+    torch.testing.assert_close(model(idx), unmerged)
+
+
+def test_lora_linear_is_the_formula_written_out():
+    torch.manual_seed(0)
+    base = torch.nn.Linear(6, 5)
+    layer = LoRALinear(base, rank=2, alpha=3.0)
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(4, 6)
+    expected = x @ base.weight.T + base.bias + 1.5 * x @ (layer.lora_B @ layer.lora_A).T
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_only_adapters_receive_gradients(idx):
+    model = tiny_gpt()
+    add_lora(model, targets=("q_proj", "v_proj"), rank=2, alpha=4)
+    randomize_adapters(model)
+    model(idx).logsumexp(-1).mean().backward()
+    for name, p in model.named_parameters():
+        if "lora_" in name:
+            assert p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0
+        else:
+            assert not p.requires_grad and p.grad is None, name
+    d, r = CFG.d_model, 2
+    assert trainable_parameters(model) == CFG.n_layers * 2 * r * (d + d)
+
+
+def test_saving_stores_only_adapters_and_loads_back(tmp_path, idx):
+    model = tiny_gpt()
+    add_lora(model, rank=4, alpha=8)
+    randomize_adapters(model)
+    path = save_lora(model, tmp_path / "adapters.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        keys = set(f.keys())
+        assert f.metadata()["rank"] == "4"
+    assert keys == set(lora_state_dict(model))
+    assert all(k.endswith(("lora_A", "lora_B")) for k in keys)
+    assert len(keys) == 2 * CFG.n_layers * 6
+    fresh = tiny_gpt()  # same base weights (same seed), no adapters yet
+    load_lora(fresh, path)
+    torch.testing.assert_close(fresh(idx), model(idx))
+
+
+def test_bad_input_names_the_problem(tmp_path):
+    model = tiny_gpt()
+    with pytest.raises(ValueError, match="rank=0 must be a positive integer"):
+        add_lora(model, rank=0)
+    with pytest.raises(ValueError, match=r"no linear layer named \['qkv'\]"):
+        add_lora(tiny_gpt(), targets=("qkv",))
+    with pytest.raises(ValueError, match="no LoRA adapters to save"):
+        save_lora(tiny_gpt(), tmp_path / "x.safetensors")
+    add_lora(model, targets=("q_proj",))
+    with pytest.raises(ValueError, match="already has LoRA adapters"):
+        add_lora(model)
+    save_lora(model, tmp_path / "q.safetensors")
+    other = tiny_gpt()
+    add_lora(other, targets=("v_proj",))
+    with pytest.raises(ValueError, match="do not fit the model"):
+        load_lora(other, tmp_path / "q.safetensors")
