@@ -14,7 +14,30 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 # public name -> submodule that defines it
-_EXPORTS = {}
+_EXPORTS = {
+    "Tokenizer": "labkit.tokenizer",
+    "train_bpe": "labkit.tokenizer",
+    "train_bpe_fast": "labkit.tokenizer",
+    "load_text": "labkit.corpora",
+    "entropy_rate": "labkit.corpora",
+    "prepare_tokens": "labkit.data",
+    "TokenData": "labkit.data",
+    "MultiHeadAttention": "labkit.attention",
+    "KVCache": "labkit.attention",
+    "GPTConfig": "labkit.model",
+    "GPT": "labkit.model",
+    "PRESETS": "labkit.model",
+    "trace": "labkit.model",
+    "count_params": "labkit.counting",
+    "from_hf_gpt2": "labkit.hf",
+    "from_hf_llama": "labkit.hf",
+    "TrainConfig": "labkit.train",
+    "train": "labkit.train",
+    "generate": "labkit.sampling",
+    "load_small_model": "labkit.recipes",
+    "add_lora": "labkit.lora",
+    "sweep": "labkit.sweep",
+}
 
 __all__ = sorted(_EXPORTS)
 

@@ -92,9 +92,11 @@ def _check_stored_errors(app, doctree) -> None:
 
 def _allowed_to_raise(node) -> bool:
     while node is not None:
-        tags = node.get("cell_metadata", {}).get("tags", []) if hasattr(
-            node, "get"
-        ) else []
+        tags = (
+            node.get("cell_metadata", {}).get("tags", [])
+            if hasattr(node, "get")
+            else []
+        )
         if "raises-exception" in tags:
             return True
         node = node.parent
@@ -105,7 +107,8 @@ def _page_scripts(app, pagename, templatename, context, doctree) -> None:
     """Load only what a page needs, and nothing that reaches for the network.
 
     - plotly.min.js (4.6 MB) only on pages that hold a plotly figure;
-    - the widget manager's fonts from the book's own ``_static/``;
+    - the widget manager's fonts from the book's own ``_static/`` on every
+      page that loads require.js (any notebook with saved widget state);
     - no thebe (live code through Binder needs a network and loads its
       configuration twice, a console error on every page).
     Sphinx resets the script list after each page, so these stay page-local.
@@ -122,10 +125,11 @@ def _page_scripts(app, pagename, templatename, context, doctree) -> None:
     css[:] = [c for c in css if "thebe" not in str(c).lower()]
     if "plotly-graph-div" in body:
         app.add_js_file("plotly.min.js", priority=200)
-    if "application/vnd.jupyter.widget-view+json" in body:
-        # require.js reads a global ``require`` object as its configuration when
-        # it loads; with baseUrl at _static/ the widget bundles find their fonts
-        # in _static/@jupyter-widgets/ (copied there by scripts/setup.sh).
+    if any(str(js).endswith("require.js") for js in scripts):
+        # myst-nb loads the widget manager on every page whose notebook stores
+        # widget state, shown or not. require.js reads a global ``require``
+        # object as its configuration when it loads; with baseUrl at _static/
+        # the widget bundles find their fonts in _static/@jupyter-widgets/ (copied there by scripts/setup.sh).
         static = context["pathto"]("_static/", 1)
         app.add_js_file(
             None,

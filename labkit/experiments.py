@@ -69,8 +69,10 @@ def check_parameters(namespace: dict[str, Any]) -> None:
     """
     annotations = namespace.get("__annotations__", {})
     for name, annotation in annotations.items():
-        type_name = annotation if isinstance(annotation, str) else getattr(
-            annotation, "__name__", str(annotation)
+        type_name = (
+            annotation
+            if isinstance(annotation, str)
+            else getattr(annotation, "__name__", str(annotation))
         )
         value = namespace.get(name)
         if not _type_ok(value, type_name):
@@ -83,9 +85,8 @@ def _parameters_cell(nb: dict, notebook: Path) -> dict:
     cells = [
         c
         for c in nb["cells"]
-        if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get(
-            "tags", []
-        )
+        if c["cell_type"] == "code"
+        and "parameters" in c.get("metadata", {}).get("tags", [])
     ]
     if len(cells) != 1:
         raise ParameterError(

@@ -52,9 +52,7 @@ def expected_figures(notebook: Path) -> tuple[int, int]:
     figures = widgets = 0
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
-        if cell["cell_type"] != "code" or {"remove-output", "remove-cell"} & set(
-            tags
-        ):
+        if cell["cell_type"] != "code" or {"remove-output", "remove-cell"} & set(tags):
             continue
         for output in cell.get("outputs", []):
             data = output.get("data", {})
@@ -199,8 +197,10 @@ def main(argv: list[str]) -> int:
     html_root = Path(argv[0] if argv else "_build/html").resolve()
     chromium = find_chromium()
     if chromium is None:
-        print("SKIP browser check: no chromium found (scripts/setup.sh installs "
-              "Debian's chromium where apt-get and root are available)")
+        print(
+            "SKIP browser check: no chromium found (scripts/setup.sh installs "
+            "Debian's chromium where apt-get and root are available)"
+        )
         return 0
     from playwright.sync_api import sync_playwright
 
