@@ -129,7 +129,8 @@ def _page_scripts(app, pagename, templatename, context, doctree) -> None:
         # myst-nb loads the widget manager on every page whose notebook stores
         # widget state, shown or not. require.js reads a global ``require``
         # object as its configuration when it loads; with baseUrl at _static/
-        # the widget bundles find their fonts in _static/@jupyter-widgets/ (copied there by scripts/setup.sh).
+        # the widget bundles find their fonts in _static/@jupyter-widgets/
+        # (copied there by scripts/setup.sh).
         static = context["pathto"]("_static/", 1)
         app.add_js_file(
             None,
