@@ -34,6 +34,13 @@ MLP = ("up_proj", "gate_proj", "down_proj")
 TARGETS = ATTENTION + MLP
 
 
+def _check_rank_alpha(rank: int, alpha: float) -> None:
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise ValueError(f"rank={rank!r} must be a positive integer")
+    if not alpha > 0:
+        raise ValueError(f"alpha={alpha!r} must be positive")
+
+
 class LoRALinear(nn.Linear):
     """A linear layer with a frozen weight and a trainable low-rank update.
 
@@ -41,13 +48,11 @@ class LoRALinear(nn.Linear):
     """
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float):
-        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
-            raise ValueError(f"rank={rank!r} must be a positive integer")
-        if not alpha > 0:
-            raise ValueError(f"alpha={alpha!r} must be positive")
+        _check_rank_alpha(rank, alpha)
         nn.Module.__init__(self)
         self.in_features, self.out_features = base.in_features, base.out_features
-        self.weight, self.bias = base.weight, base.bias  # shared, frozen
+        self.weight = base.weight  # shared with base, frozen
+        self.register_parameter("bias", base.bias)  # None stays None, as in Linear
         self.weight.requires_grad_(False)
         if self.bias is not None:
             self.bias.requires_grad_(False)
@@ -107,10 +112,9 @@ def add_lora(
     Returns the qualified names wrapped. Raises ValueError, listing the linear
     layers the model has, when no target matches or when LoRA is already on.
     """
+    _check_rank_alpha(rank, alpha)
     if lora_layers(model):
         raise ValueError("model already has LoRA adapters; merge or load instead")
-    for p in model.parameters():
-        p.requires_grad_(False)
     linears = {
         n: m for n, m in model.named_modules() if type(m) is nn.Linear
     }  # type() not isinstance(): a LoRALinear is an nn.Linear
@@ -120,6 +124,8 @@ def add_lora(
         raise ValueError(
             f"no linear layer named {list(targets)}; the model has {kinds}"
         )
+    for p in model.parameters():  # only now: a failed call leaves the model as is
+        p.requires_grad_(False)
     for name in chosen:
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name)
@@ -173,18 +179,45 @@ def save_lora(model: nn.Module, path: str | Path) -> Path:
     return path
 
 
+def _check_fits(model: nn.Module, tensors: dict, meta: dict, path) -> None:
+    """Raise ValueError unless the file's adapters match the model's, name for
+    name, in rank and in alpha."""
+    own = lora_state_dict(model)
+    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or extra:
+        raise ValueError(
+            f"{path}: adapters do not fit the model; "
+            f"missing {missing[:4]}, unexpected {extra[:4]}"
+        )
+    wrong = [
+        f"{n} (rank {m.rank}, alpha {m.alpha:g})"
+        for n, m in lora_layers(model).items()
+        if (m.rank, m.alpha) != (int(meta["rank"]), float(meta["alpha"]))
+    ]
+    if wrong:
+        raise ValueError(
+            f"{path} holds rank {meta['rank']}, alpha {meta['alpha']} adapters; "
+            f"the model has {wrong[:2]}"
+        )
+
+
 def load_lora(model: nn.Module, path: str | Path) -> None:
     """Load adapters saved by ``save_lora`` into ``model``.
 
     A model without adapters gets them first (rank, alpha, targets from the
-    file). Every tensor must match a layer: missing or unexpected names raise
-    ValueError naming them.
+    file). Every tensor must match a layer: missing or unexpected names, or
+    another rank or alpha than the model's adapters, raise ValueError naming
+    them.
     """
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
+    if not {"rank", "alpha", "targets"} <= set(meta):
+        raise ValueError(
+            f"{path} has no rank/alpha/targets metadata: not written by save_lora"
+        )
     if not lora_layers(model):
         add_lora(
             model,
@@ -193,13 +226,7 @@ def load_lora(model: nn.Module, path: str | Path) -> None:
             float(meta["alpha"]),
         )
     tensors = load_file(str(path))
-    own = lora_state_dict(model)
-    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-    if missing or extra:
-        raise ValueError(
-            f"{path}: adapters do not fit the model; "
-            f"missing {missing[:4]}, unexpected {extra[:4]}"
-        )
+    _check_fits(model, tensors, meta, path)
     with torch.no_grad():
         for name, layer in lora_layers(model).items():
             layer.unmerge()

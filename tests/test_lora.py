@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from labkit.lora import (
     LoRALinear,
@@ -18,6 +19,8 @@ from labkit.lora import (
     unmerge_lora,
 )
 from labkit.model import GPT, PRESETS
+from labkit.train.config import TrainConfig
+from labkit.train.optim import make_optimizer
 
 CFG = dataclasses.replace(PRESETS["tiny"], context_len=16)
 
@@ -63,6 +66,31 @@ def test_merged_equals_unmerged_forward_and_unmerge_restores(idx):
     torch.testing.assert_close(model(idx), unmerged)
 
 
+@pytest.mark.parametrize("preset", ["tiny", "tiny-llama"])
+def test_training_moves_only_adapters_and_merge_keeps_the_function(preset, idx):
+    cfg = dataclasses.replace(PRESETS[preset], context_len=16)
+    model = tiny_gpt(cfg=cfg)
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    names = add_lora(model, rank=2, alpha=4)
+    assert any(n.endswith("gate_proj") for n in names) == (preset == "tiny-llama")
+    opt = make_optimizer(model, TrainConfig(weight_decay=0.1, lr=1e-2))
+    for _ in range(3):  # real AdamW steps, weight decay on
+        logits = model(idx[:, :-1])
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), idx[:, 1:].flatten()
+        )
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    after = model.state_dict()
+    for k, v in base.items():
+        assert torch.equal(after[k], v), f"{k} moved"
+    assert all(lora_layers(model)[n].lora_B.abs().sum() > 0 for n in names)
+    unmerged = model(idx)
+    merge_lora(model)
+    torch.testing.assert_close(model(idx), unmerged, atol=1e-5, rtol=1e-4)
+
+
 def test_lora_linear_is_the_formula_written_out():
     torch.manual_seed(0)
     base = torch.nn.Linear(6, 5)
@@ -99,6 +127,11 @@ def test_saving_stores_only_adapters_and_loads_back(tmp_path, idx):
     assert keys == set(lora_state_dict(model))
     assert all(k.endswith(("lora_A", "lora_B")) for k in keys)
     assert len(keys) == 2 * CFG.n_layers * 6
+    n_adapter = trainable_parameters(model)
+    n_model = sum(p.numel() for p in model.parameters())
+    assert n_adapter < n_model / 4
+    size = path.stat().st_size  # float32 adapters plus a small JSON header
+    assert 4 * n_adapter < size < 4 * n_adapter + 16_384
     fresh = tiny_gpt()  # same base weights (same seed), no adapters yet
     load_lora(fresh, path)
     torch.testing.assert_close(fresh(idx), model(idx))
@@ -109,7 +142,8 @@ def test_bad_input_names_the_problem(tmp_path):
     with pytest.raises(ValueError, match="rank=0 must be a positive integer"):
         add_lora(model, rank=0)
     with pytest.raises(ValueError, match=r"no linear layer named \['qkv'\]"):
-        add_lora(tiny_gpt(), targets=("qkv",))
+        add_lora(model, targets=("qkv",))
+    assert all(p.requires_grad for p in model.parameters())  # left as it was
     with pytest.raises(ValueError, match="no LoRA adapters to save"):
         save_lora(tiny_gpt(), tmp_path / "x.safetensors")
     add_lora(model, targets=("q_proj",))
@@ -120,3 +154,10 @@ def test_bad_input_names_the_problem(tmp_path):
     add_lora(other, targets=("v_proj",))
     with pytest.raises(ValueError, match="do not fit the model"):
         load_lora(other, tmp_path / "q.safetensors")
+    wider = tiny_gpt()
+    add_lora(wider, targets=("q_proj",), rank=3)
+    with pytest.raises(ValueError, match="holds rank 8, alpha 16.0 adapters"):
+        load_lora(wider, tmp_path / "q.safetensors")
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(ValueError, match="not written by save_lora"):
+        load_lora(tiny_gpt(), tmp_path / "plain.safetensors")
