@@ -1,17 +1,18 @@
-"""The ``labkit`` command: train, sample, tokenize, run a notebook.
+"""The ``labkit`` command: train, sample, tokenize, run or sweep a notebook.
 
     labkit train --corpus stories --tokenizer byte --preset tiny \\
         --set train.steps=300 --set model.n_layers=3 --out runs/first
     labkit sample runs/first --prompt "Once upon a time" --temperature 0.8
     labkit tokenize --corpus notes.txt --tokenizer bpe:512 --out tokens/notes
     labkit run notebooks/11_training_loop.ipynb -p steps 100 -o out.ipynb
+    labkit sweep notebooks/experiments/train_one.ipynb -p lr 0.001,0.003
 
 ``--set section.field=value`` changes one field of the model config
 (``model.``, labkit.model.GPTConfig) or the training config (``train.``,
 labkit.train.TrainConfig); an unknown key fails with the list of valid ones.
 Bad input exits with status 2 and one line: ``labkit: error: ...``.
 Each command is one ``add_<name>`` function that registers its subparser and
-sets its handler; a new command (``labkit sweep``) adds one more.
+sets its handler; ``labkit sweep`` lives in labkit.sweep.
 """
 
 import argparse
@@ -302,7 +303,13 @@ def cmd_run(args) -> int:
 
 
 # --- entry point -------------------------------------------------------------------
-COMMANDS = [add_train, add_sample, add_tokenize, add_run]  # add_sweep goes here
+def add_sweep(sub) -> None:
+    from labkit.sweep import add_sweep_command
+
+    add_sweep_command(sub)
+
+
+COMMANDS = [add_train, add_sample, add_tokenize, add_run, add_sweep]
 
 
 EXAMPLES = """examples:
@@ -310,14 +317,15 @@ EXAMPLES = """examples:
       --set train.steps=300 --out runs/first
   labkit sample runs/first --prompt "Once upon a time" --temperature 0.8
   labkit tokenize --corpus notes.txt --tokenizer bpe:512 --out tokens/notes
-  labkit run notebooks/11_training_loop.ipynb -p steps 100 -o out.ipynb"""
+  labkit run notebooks/11_training_loop.ipynb -p steps 100 -o out.ipynb
+  labkit sweep notebooks/experiments/train_one.ipynb -p lr 0.001,0.003"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit",
         description="LLM Lab's command line: train a small GPT, sample from it, "
-        "tokenize a corpus, run a chapter with parameters. "
+        "tokenize a corpus, run a chapter with parameters or over a grid. "
         "`labkit COMMAND --help` explains each command.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
