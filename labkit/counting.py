@@ -26,12 +26,15 @@ def param_counts(cfg) -> dict[str, int]:
     C, H, K, D, F = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_head, cfg.d_mlp
     b = int(cfg.bias)
     attn = C * H * D + 2 * C * K * D + H * D * C + b * (H * D + 2 * K * D + C)
-    if cfg.mlp in GATED:
+    if cfg.mlp == "none":  # attention-only blocks: no MLP and no norm_2
+        mlp = 0
+    elif cfg.mlp in GATED:
         mlp = 3 * C * F + b * (2 * F + C)
     else:
         mlp = 2 * C * F + b * (F + C)
     norm = C * (2 if cfg.norm == "layernorm" and cfg.bias else 1)
-    n_norms = 2 * cfg.n_layers + int(cfg.prenorm)
+    norms_per_layer = 1 if cfg.mlp == "none" else 2
+    n_norms = norms_per_layer * cfg.n_layers + int(cfg.prenorm)
     return {
         "tok_emb": cfg.vocab_size * C,
         "pos_emb": cfg.context_len * C if cfg.pos == "learned" else 0,
@@ -66,7 +69,8 @@ def flops_per_token(cfg, seq_len: int | None = None, *, training: bool = False) 
     linear = parts["attn"] + parts["mlp"] + cfg.vocab_size * C
     if cfg.bias:  # biases are additions, not part of the matmuls
         per_layer = cfg.n_heads * cfg.d_head + 2 * cfg.n_kv_heads * cfg.d_head + C
-        per_layer += 2 * cfg.d_mlp + C if cfg.mlp in GATED else cfg.d_mlp + C
+        if cfg.mlp != "none":
+            per_layer += 2 * cfg.d_mlp + C if cfg.mlp in GATED else cfg.d_mlp + C
         linear -= cfg.n_layers * per_layer
     forward = 2 * linear + cfg.n_layers * 4 * T * C
     return 3 * forward if training else forward
@@ -104,7 +108,10 @@ def activation_elements_per_token(cfg, seq_len: int) -> int:
     C, F = cfg.d_model, cfg.d_mlp
     kv = 2 * cfg.n_kv_heads * cfg.d_head
     mlp_hidden = 4 * F if cfg.mlp in GATED else 2 * F
-    per_layer = 6 * C + kv + cfg.n_heads * seq_len + mlp_hidden
+    norms = 4 * C  # two norms, input and output each
+    if cfg.mlp == "none":  # attention-only: one norm, no MLP
+        mlp_hidden, norms = 0, 2 * C
+    per_layer = 2 * C + norms + kv + cfg.n_heads * seq_len + mlp_hidden
     return cfg.n_layers * per_layer + 2 * C + 2 * cfg.vocab_size
 
 

@@ -54,7 +54,7 @@ class GPTConfig:
     d_mlp: int | None = None
     pos: str = "learned"  # one of labkit.positions.POSITIONS
     norm: str = "layernorm"  # "layernorm" or "rmsnorm"
-    mlp: str = "gelu_tanh"  # one of labkit.mlp.MLPS
+    mlp: str = "gelu_tanh"  # one of MLP_CHOICES: labkit.mlp.MLPS or "none"
     bias: bool = True  # biases in the linear layers and LayerNorms
     tie_weights: bool = True  # lm_head shares tok_emb's weight
     prenorm: bool = True  # norm before attention/MLP (GPT-2) or after (2017)
@@ -100,7 +100,7 @@ def _config_problems(cfg: GPTConfig) -> list[str]:
             f"n_heads={cfg.n_heads} is not divisible by "
             f"n_kv_heads={cfg.n_kv_heads} (grouped-query attention)"
         )
-    for name, choices in (("pos", POSITIONS), ("norm", NORMS), ("mlp", MLPS)):
+    for name, choices in (("pos", POSITIONS), ("norm", NORMS), ("mlp", MLP_CHOICES)):
         if getattr(cfg, name) not in choices:
             out.append(f"{name}={getattr(cfg, name)!r} is not one of {choices}")
     if cfg.pos == "rope" and not cfg.d_model % cfg.n_heads and cfg.d_head % 2:
@@ -115,6 +115,21 @@ def _config_problems(cfg: GPTConfig) -> list[str]:
     if not cfg.rope_theta > 0:
         out.append(f"rope_theta={cfg.rope_theta} must be positive")
     return out
+
+
+# mlp="none" gives attention-only blocks (the induction-heads experiment)
+MLP_CHOICES = MLPS + ("none",)
+
+
+class NoMLP(nn.Module):
+    """The MLP of an attention-only block: it writes nothing to the stream.
+
+    Kept as a module so ``trace`` still reports "mlp_out" (all zeros).
+    Shapes: x (B, T, C) -> zeros (B, T, C)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
 
 
 _LLAMA = dict(pos="rope", norm="rmsnorm", mlp="swiglu", bias=False, tie_weights=False)
@@ -169,6 +184,7 @@ class Block(nn.Module):
 
     Pre-norm (GPT-2, Llama): x + attn(norm_1(x)), then + mlp(norm_2(.)).
     Post-norm (2017 transformer): norm_1(x + attn(x)), then norm_2(. + mlp(.)).
+    mlp="none": attention only; norm_2 is the identity and the MLP adds zeros.
     Shapes: x (B, T, C) -> (B, T, C)
     """
 
@@ -190,8 +206,11 @@ class Block(nn.Module):
             alibi=alibi,
             dropout=cfg.dropout,
         )
-        self.norm_2 = make_norm(cfg.norm, cfg.d_model, bias=bias, eps=eps)
-        self.mlp = make_mlp(cfg.mlp, cfg.d_model, cfg.d_mlp, bias=bias)
+        if cfg.mlp == "none":  # attention-only: no MLP, so no norm before it
+            self.norm_2, self.mlp = nn.Identity(), NoMLP()
+        else:
+            self.norm_2 = make_norm(cfg.norm, cfg.d_model, bias=bias, eps=eps)
+            self.mlp = make_mlp(cfg.mlp, cfg.d_model, cfg.d_mlp, bias=bias)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x, *, positions, cache=None, layer=0, need_weights=False):

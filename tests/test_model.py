@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.attention import KVCache
-from labkit.model import GPT, PRESETS, GPTConfig, trace
+from labkit.counting import param_counts
+from labkit.model import GPT, PRESETS, GPTConfig, count_params, trace
 
 TINY = GPTConfig(vocab_size=50, context_len=16, n_layers=2, n_heads=4, d_model=32)
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -26,6 +27,8 @@ VARIANTS = {
     "sinusoidal": dict(pos="sinusoidal", mlp="gelu"),
     "alibi": dict(pos="alibi", n_kv_heads=1),
     "nopos-postnorm": dict(pos="none", prenorm=False, mlp="relu"),
+    "attn-only": dict(mlp="none"),
+    "attn-only-postnorm": dict(mlp="none", prenorm=False, norm="rmsnorm"),
 }
 
 
@@ -107,6 +110,28 @@ def test_kv_cache_decode_equals_full_forward(seed, variant):
     steps += [model(idx[:, t : t + 1], cache=cache) for t in range(5, 12)]
     torch.testing.assert_close(torch.cat(steps, 1), full, **TOL)
     assert cache.length == 12
+
+
+@pytest.mark.parametrize("prenorm", [True, False])
+def test_attention_only_block_is_residual_plus_attention(seed, prenorm):
+    cfg = dataclasses.replace(TINY, mlp="none", prenorm=prenorm)
+    model = GPT(cfg)
+    block = model.blocks[0]
+    assert not list(block.mlp.parameters()) and not list(block.norm_2.parameters())
+    assert count_params(cfg) == sum(p.numel() for p in model.parameters())
+    assert param_counts(cfg)["mlp"] == 0
+    x, pos = torch.randn(2, 5, 32), torch.arange(5)
+    attn = block.attn(block.norm_1(x) if prenorm else x, positions=pos)[0]
+    want = x + attn if prenorm else block.norm_1(x + attn)
+    torch.testing.assert_close(block(x, positions=pos), want)
+    with trace(model) as acts:
+        model(torch.randint(0, 50, (1, 4)))
+    assert not acts["blocks.1.mlp_out"].any()
+
+
+def test_unknown_mlp_lists_none_among_the_choices():
+    with pytest.raises(ValueError, match="mlp='nothing' is not one of.*'none'"):
+        dataclasses.replace(TINY, mlp="nothing")
 
 
 def test_learned_positions_past_context_is_an_error():
