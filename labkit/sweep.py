@@ -32,12 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from labkit.experiments import (
-    ParameterError,
-    read_records,
-    run_notebook,
-    validate_parameters,
-)
+from labkit.experiments import ParameterError, read_records, validate_parameters
 
 
 def grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -84,12 +79,37 @@ def point_name(params: dict[str, Any]) -> str:
     return f"{safe}-{digest.hexdigest()[:6]}"
 
 
-def _run_point(notebook: str, out: str, params: dict, cwd, timeout: int) -> dict:
+def default_folder(notebook: str | Path) -> Path:
+    """Where a sweep of ``notebook`` goes unless told: _build/sweeps/<name>."""
+    return Path("_build") / "sweeps" / Path(notebook).stem
+
+
+def _execute(notebook: Path, out: Path, params: dict, cwd: Path, timeout: int):
+    """papermill without its ``cwd`` argument: that one calls os.chdir, which
+    would move every thread of this process. The kernel is started in ``cwd``
+    instead (nbclient's resources path), and every path here is absolute.
+    Errors raised in the notebook still come back (PapermillExecutionError)."""
+    import papermill
+
+    papermill.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters=params,
+        progress_bar=False,
+        execution_timeout=timeout,
+        resources={"metadata": {"path": str(cwd)}},
+        # the kernels' own log lines (a TCP warning, the interrupt before
+        # shutdown) would land in the caller's output: a notebook's cell
+        extra_arguments=["--log-level=CRITICAL"],
+    )
+
+
+def _run_point(notebook: Path, out: Path, params: dict, cwd: Path, timeout) -> dict:
     """Run one point; never raises: the outcome is a dict."""
     start = time.perf_counter()
     try:
-        records = run_notebook(notebook, out, params, cwd=cwd, timeout=timeout)
-        status, error = "ok", ""
+        _execute(notebook, out, params, cwd, timeout)
+        records, status, error = read_records(out), "ok", ""
     except Exception as e:  # noqa: BLE001 (a failed run is a result, not a crash)
         records = read_records(out) if Path(out).exists() else {}
         name = getattr(e, "ename", type(e).__name__)
@@ -126,7 +146,8 @@ def sweep(
 
     Args:
         grid: parameter name -> list of values (``{"lr": [1e-3, 3e-3]}``).
-        out_dir: the sweep folder (default ``sweeps/<notebook name>``): one
+        out_dir: the sweep folder (default ``_build/sweeps/<notebook name>``,
+            ignored by git and kept out of the book and of pytest): one
             executed notebook and one status JSON per point, results.json,
             results.csv.
         cwd: the kernels' working folder (default: the notebook's folder).
@@ -141,7 +162,7 @@ def sweep(
     points = grid_points(grid)
     for params in points:
         validate_parameters(notebook, params)
-    folder = Path(out_dir or Path("sweeps") / notebook.stem)
+    folder = Path(out_dir or default_folder(notebook))
     folder.mkdir(parents=True, exist_ok=True)
     version = code_version(notebook)
     outcomes: dict[int, dict] = {}
@@ -153,7 +174,8 @@ def sweep(
         else:
             todo.append(i)
     if todo:
-        run = (str(notebook), None if cwd is None else str(cwd), timeout)
+        where = Path(cwd or notebook.parent).resolve()
+        run = (notebook.resolve(), where, timeout)
         outcomes.update(_run_all(points, todo, folder, run, workers, version))
     rows = [_row(points[i], outcomes[i], folder) for i in range(len(points))]
     write_table(rows, folder)
@@ -173,7 +195,7 @@ def _run_all(points, todo, folder: Path, run: tuple, workers: int, version: str)
             i: pool.submit(
                 _run_point,
                 notebook,
-                str(folder / f"{point_name(points[i])}.ipynb"),
+                (folder / f"{point_name(points[i])}.ipynb").resolve(),
                 points[i],
                 cwd,
                 timeout,
@@ -254,7 +276,9 @@ def add_sweep_command(subparsers) -> None:
     )
     p.add_argument("--workers", type=int, default=2, help="parallel runs")
     p.add_argument(
-        "--out", default=None, help="sweep folder (default: sweeps/NOTEBOOK_NAME)"
+        "--out",
+        default=None,
+        help="sweep folder (default: _build/sweeps/NOTEBOOK_NAME)",
     )
     p.set_defaults(handler=cmd_sweep)
 
@@ -264,7 +288,7 @@ def cmd_sweep(args) -> int:
 
     grid = {name: [literal(v) for v in values.split(",")] for name, values in args.p}
     rows = sweep(args.notebook, grid, out_dir=args.out, workers=args.workers)
-    folder = Path(args.out or Path("sweeps") / Path(args.notebook).stem)
+    folder = Path(args.out or default_folder(args.notebook))
     for row in rows:
         params = ", ".join(f"{k}={row[k]}" for k in grid)
         note = "reused" if row["reused"] else f"{row['seconds']} s"

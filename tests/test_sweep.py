@@ -72,10 +72,15 @@ def test_bad_input_fails_before_any_run(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sweep_runs_in_parallel_reports_failures_and_reuses(tmp_path, capsys):
-    nb = make_notebook(tmp_path / "ch.ipynb", body=BODY)
-    out = tmp_path / "sweep"
+def test_sweep_runs_in_parallel_reports_failures_and_reuses(
+    tmp_path, capsys, monkeypatch
+):
+    make_notebook(tmp_path / "nbs" / "ch.ipynb", body=BODY)
+    monkeypatch.chdir(tmp_path)  # relative paths, as a reader types them
+    nb, out = Path("nbs/ch.ipynb"), Path("sweep")
     rows = sweep(nb, {"n": [1, 2, 3], "word": ["ab"]}, out_dir=out, workers=2)
+    assert Path.cwd() == tmp_path  # papermill's chdir is not used
+    assert (tmp_path / "nbs" / "started-3").exists()  # kernels ran in nbs/
     assert [r["n"] for r in rows] == [1, 2, 3]
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert rows[0]["saw_other"] and rows[1]["saw_other"]  # ran side by side
