@@ -37,6 +37,7 @@ _EXPORTS = {
     "load_small_model": "labkit.recipes",
     "add_lora": "labkit.lora",
     "sweep": "labkit.sweep",
+    "fit_scaling_law": "labkit.scaling",
 }
 
 __all__ = sorted(_EXPORTS)
