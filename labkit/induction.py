@@ -11,11 +11,11 @@ loss on the repeated half sits at the random level, then drops sharply at the
 same step as the best head's induction score (``labkit.interp.head_scores``)
 jumps.
 
-Two choices keep the model from cheating. With one fixed half length h, a
-single layer-0 head can attend h - 1 positions back by position alone (it
-scores as "induction" without matching anything), so each training step
-draws its own half length. And RoPE positions make "attend one back" the same
-rule at every position, so the previous-token head is quick to learn.
+Two choices keep the model from cheating. With one fixed half length h, it
+can find the earlier copy by position alone (look a fixed distance back)
+instead of by matching tokens, so each training step draws its own half
+length. And RoPE positions make "attend one back" the same rule at every
+position, so the previous-token head is quick to learn.
 
 Built in: notebooks/13_inside_a_trained_model.ipynb.
 Left out on purpose: MLPs (the circuit needs none), the composition scores
