@@ -36,6 +36,8 @@ _EXPORTS = {
     "generate": "labkit.sampling",
     "load_small_model": "labkit.recipes",
     "add_lora": "labkit.lora",
+    "InductionConfig": "labkit.induction",
+    "train_induction": "labkit.induction",
     "sweep": "labkit.sweep",
     "fit_scaling_law": "labkit.scaling",
 }
