@@ -161,3 +161,35 @@ def test_mha_shapes(B, T, K, D):
     mha = MultiHeadAttention(4 * D, 4, K)
     out, weights = mha(torch.randn(B, T, 4 * D), need_weights=True)
     assert out.shape == (B, T, 4 * D) and weights.shape == (B, 4, T, T)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_projection_equals_three_linears(bias):
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(32, 4, 2, bias=bias)
+    x = torch.randn(2, 5, 32)  # (B, T, C)
+    for fused, alone in zip(
+        mha.project(x), (mha.q_proj(x), mha.k_proj(x), mha.v_proj(x)), strict=True
+    ):
+        torch.testing.assert_close(fused, alone)
+
+
+def test_projection_hooks_and_subclasses_are_not_bypassed():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 2)
+    x = torch.randn(1, 3, 16)
+    seen = []
+    handle = mha.k_proj.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    mha(x)
+    assert seen == [torch.Size([1, 3, 16])]
+    handle.remove()
+
+    class Doubled(torch.nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    doubled = Doubled(16, 16)
+    doubled.load_state_dict(mha.v_proj.state_dict())
+    expected = 2 * mha.v_proj(x)
+    mha.v_proj = doubled
+    torch.testing.assert_close(mha.project(x)[2], expected)
