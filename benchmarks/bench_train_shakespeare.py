@@ -38,7 +38,9 @@ from labkit.train import TrainConfig, train
 REFERENCE = {"tokens_per_s": 22_000, "wall_s": 79.0, "val_loss": 1.886}
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/corpora"
 
-NANOGPT_MODEL = dict(context_len=64, n_layers=4, n_heads=4, d_model=128, bias=False)
+NANOGPT_MODEL = dict(
+    context_len=64, n_layers=4, n_heads=4, d_model=128, bias=False, mlp="gelu"
+)  # nanoGPT: exact GELU, no biases
 NANOGPT_TRAIN = TrainConfig(
     steps=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_steps=100,
     beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_every=250,
