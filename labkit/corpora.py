@@ -80,8 +80,9 @@ CORPORA: dict[str, Corpus] = {
             "download",
             "TinyStories validation split",
             "CDLA-Sharing-1.0",
-            url="https://huggingface.co/datasets/roneneldan/TinyStories/"
-            "resolve/main/TinyStories-valid.txt",
+            url="https://huggingface.co/datasets/roneneldan/TinyStories/resolve/"
+            "f54c09fd23315a6f9c86f9dc80f725de7d8f9c64/TinyStories-valid.txt",
+            sha256="94e431816c4cce81ff71e4408ff8d3bda9a42e8d2663986697c3954288cb38b4",
             filename="TinyStories-valid.txt",
         ),
         Corpus(
