@@ -103,17 +103,14 @@ def _allowed_to_raise(node) -> bool:
     return False
 
 
-def _loads_widget_manager(app, pagename, scripts) -> bool:
-    """True when this page will load require.js (myst-nb adds it per page)."""
+def _loads_widget_manager(app, pagename) -> bool:
+    """True when myst-nb will add require.js to this page (it does so for any
+    notebook that stores widget state, after this page's script list is made).
+    """
     from myst_nb.sphinx_ import NbMetadataCollector
 
-    pages = [str(js) for js in scripts]
-    try:
-        pages += [path for path, _ in NbMetadataCollector.get_js_files(
-            app.env, pagename).values()]  # fmt: skip
-    except (AttributeError, KeyError):
-        pass
-    return any(str(path).split("?")[0].endswith("require.js") for path in pages)
+    js_files = NbMetadataCollector.get_js_files(app.env, pagename)
+    return any(str(path).endswith("require.js") for path, _ in js_files.values())
 
 
 def _page_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -138,7 +135,7 @@ def _page_scripts(app, pagename, templatename, context, doctree) -> None:
     css[:] = [c for c in css if "thebe" not in str(c).lower()]
     if "plotly-graph-div" in body:
         app.add_js_file("plotly.min.js", priority=200)
-    if _loads_widget_manager(app, pagename, scripts):
+    if _loads_widget_manager(app, pagename):
         # myst-nb loads the widget manager on every page whose notebook stores
         # widget state, shown or not. require.js reads a global ``require``
         # object as its configuration when it loads; with baseUrl at _static/

@@ -144,6 +144,10 @@ def run_notebook(
 
     The kernel runs in ``cwd`` (default: the notebook's own folder, as in JupyterLab
     and the book). Returns the executed notebook's recorded results.
+    Safe to call from several threads at once (labkit.sweep does): papermill's
+    own ``cwd=`` calls os.chdir, which would move every thread of the process,
+    so the kernel is started in ``cwd`` instead (nbclient's resources path).
+    Errors raised in the notebook come back as PapermillExecutionError.
     """
     import papermill
 
@@ -155,9 +159,12 @@ def run_notebook(
         str(notebook),
         str(out),
         parameters=params,
-        cwd=str(cwd or notebook.parent),
         progress_bar=False,
         execution_timeout=timeout,
+        resources={"metadata": {"path": str(Path(cwd or notebook.parent).resolve())}},
+        # the kernel's own log lines (a TCP warning, the interrupt before
+        # shutdown) would otherwise land in the caller's output
+        extra_arguments=["--log-level=CRITICAL"],
     )
     return read_records(out)
 
