@@ -250,6 +250,18 @@ def cmd_tokenize(args) -> int:
 
 
 # --- labkit run -------------------------------------------------------------------
+def add_param_option(parser, value_name: str, help: str) -> None:
+    """The repeatable ``-p NAME VALUE`` of ``labkit run`` and ``labkit sweep``."""
+    parser.add_argument(
+        "-p",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", value_name),
+        help=help,
+    )
+
+
 def add_run(sub) -> None:
     p = sub.add_parser(
         "run",
@@ -258,14 +270,7 @@ def add_run(sub) -> None:
         "the parameters against its parameters cell.",
     )
     p.add_argument("notebook")
-    p.add_argument(
-        "-p",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="set a parameter (repeatable)",
-    )
+    add_param_option(p, "VALUE", "set a parameter (repeatable)")
     p.add_argument(
         "-o",
         "--out",

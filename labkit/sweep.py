@@ -32,7 +32,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from labkit.experiments import ParameterError, read_records, validate_parameters
+from labkit.experiments import (
+    ParameterError,
+    read_records,
+    run_notebook,
+    validate_parameters,
+)
 
 
 def grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -84,32 +89,12 @@ def default_folder(notebook: str | Path) -> Path:
     return Path("_build") / "sweeps" / Path(notebook).stem
 
 
-def _execute(notebook: Path, out: Path, params: dict, cwd: Path, timeout: int):
-    """papermill without its ``cwd`` argument: that one calls os.chdir, which
-    would move every thread of this process. The kernel is started in ``cwd``
-    instead (nbclient's resources path), and every path here is absolute.
-    Errors raised in the notebook still come back (PapermillExecutionError)."""
-    import papermill
-
-    papermill.execute_notebook(
-        str(notebook),
-        str(out),
-        parameters=params,
-        progress_bar=False,
-        execution_timeout=timeout,
-        resources={"metadata": {"path": str(cwd)}},
-        # the kernels' own log lines (a TCP warning, the interrupt before
-        # shutdown) would land in the caller's output: a notebook's cell
-        extra_arguments=["--log-level=CRITICAL"],
-    )
-
-
 def _run_point(notebook: Path, out: Path, params: dict, cwd: Path, timeout) -> dict:
     """Run one point; never raises: the outcome is a dict."""
     start = time.perf_counter()
     try:
-        _execute(notebook, out, params, cwd, timeout)
-        records, status, error = read_records(out), "ok", ""
+        records = run_notebook(notebook, out, params, cwd=cwd, timeout=timeout)
+        status, error = "ok", ""
     except Exception as e:  # noqa: BLE001 (a failed run is a result, not a crash)
         records = read_records(out) if Path(out).exists() else {}
         name = getattr(e, "ename", type(e).__name__)
@@ -256,6 +241,8 @@ def failed(rows: list[dict]) -> list[dict]:
 # --- labkit sweep ----------------------------------------------------------------
 def add_sweep_command(subparsers) -> None:
     """Register ``labkit sweep`` on the CLI's subparsers."""
+    from labkit.cli import add_param_option
+
     p = subparsers.add_parser(
         "sweep",
         help="run a notebook over a grid of parameters",
@@ -266,13 +253,8 @@ def add_sweep_command(subparsers) -> None:
         "-p lr 0.001,0.003 -p d_model 32,64 --workers 2",
     )
     p.add_argument("notebook")
-    p.add_argument(
-        "-p",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "V1,V2"),
-        help="a parameter and its comma-separated values (repeatable)",
+    add_param_option(
+        p, "V1,V2", "a parameter and its comma-separated values (repeatable)"
     )
     p.add_argument("--workers", type=int, default=2, help="parallel runs")
     p.add_argument(
