@@ -5,7 +5,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.norms import GroupNorm, LayerNorm, RMSNorm, layer_norm, make_norm
+from labkit.norms import (
+    GroupNorm,
+    LayerNorm,
+    RMSNorm,
+    RMSNormFunction,
+    layer_norm,
+    make_norm,
+    rms_norm,
+)
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -55,6 +63,42 @@ def test_rmsnorm_matches_torch_with_random_weights(seed):
     ref.load_state_dict(ours.state_dict())
     x = torch.randn(3, 7, 32) * 3
     torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rmsnorm_gradients_match_torch_rmsnorm(seed):
+    ours = randomize(RMSNorm(32, eps=1e-6))
+    ref = torch.nn.RMSNorm(32, eps=1e-6)
+    ref.load_state_dict(ours.state_dict())
+    x = (torch.randn(3, 7, 32) * 3 + 1).requires_grad_()
+    g = torch.randn(3, 7, 32)
+    ours_grads = torch.autograd.grad(ours(x), (x, ours.weight), g)
+    ref_grads = torch.autograd.grad(ref(x), (x, ref.weight), g)
+    torch.testing.assert_close(ours_grads, ref_grads, **TOL)
+
+
+def test_rmsnorm_hand_derived_backward_passes_gradcheck(seed):
+    x = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(RMSNormFunction.apply, (x, w, 1e-6))
+
+
+def test_rmsnorm_function_equals_written_out_rms_norm(seed):
+    x = (torch.randn(4, 5, 24) * 3).requires_grad_()
+    w = torch.randn(24, requires_grad=True)
+    torch.testing.assert_close(RMSNormFunction.apply(x, w, 1e-6), rms_norm(x, w))
+    g = torch.randn(4, 5, 24)
+    fast = torch.autograd.grad(RMSNormFunction.apply(x, w, 1e-6), (x, w), g)
+    slow = torch.autograd.grad(rms_norm(x, w), (x, w), g)
+    torch.testing.assert_close(fast, slow, **TOL)
+
+
+def test_rmsnorm_in_bfloat16_keeps_hf_order():
+    norm = RMSNorm(8).to(torch.bfloat16)
+    x = torch.randn(2, 8, dtype=torch.bfloat16)
+    x32 = x.float()
+    inv_rms = torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + 1e-6)
+    expected = norm.weight * (x32 * inv_rms).to(torch.bfloat16)
+    assert torch.equal(norm(x), expected)
 
 
 def test_rmsnorm_hand_derived():
