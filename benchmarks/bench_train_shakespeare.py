@@ -60,17 +60,8 @@ NANOGPT_TRAIN = TrainConfig(
     beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_every=250,
     eval_batches=20, device="cpu", progress=False, seed=1337,
 )  # fmt: skip
-RECIPE_MODEL = dict(
-    context_len=64,
-    n_layers=4,
-    n_heads=4,
-    d_model=128,
-    bias=False,
-    pos="rope",
-    norm="layernorm",
-    mlp="swiglu",
-    d_mlp=352,
-)  # fmt: skip  RoPE and SwiGLU (as many weights as GELU's 4x MLP)
+# RoPE and SwiGLU (d_mlp 352: as many weights as GELU's 4x MLP), LayerNorm
+RECIPE_MODEL = dict(NANOGPT_MODEL, pos="rope", mlp="swiglu", d_mlp=352)
 RECIPE_TRAIN = dataclasses.replace(
     NANOGPT_TRAIN, steps=600, batch_size=16, lr=3e-3, min_lr=3e-4,
     warmup_steps=50, eval_every=200,

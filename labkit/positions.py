@@ -79,12 +79,6 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x2, x1), dim=-1)
 
 
-def swap_halves(x: torch.Tensor) -> torch.Tensor:
-    """(x1, x2) -> (x2, x1): rotate_half without its minus sign."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x2, x1), dim=-1)
-
-
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding applied to queries and keys.
 
@@ -107,19 +101,10 @@ class RotaryEmbedding(nn.Module):
         return angles.cos(), angles.sin()
 
     def forward(self, q, k, positions: torch.Tensor):
-        """q * cos + rotate_half(q) * sin, and the same for k.
-
-        Computed as q * cos + swap_halves(q) * (-sin, sin): the minus sign of
-        rotate_half moves into the sine table, built once per call, so each
-        of q and k costs one elementwise op fewer, forward and backward.
-        The two forms are equal bit for bit (tests/test_positions.py).
-        """
         cos, sin = self.cos_sin(positions)
-        half = sin.shape[-1] // 2
-        signed_sin = torch.cat((-sin[:, :half], sin[:, half:]), dim=-1)  # (T, D)
-        cos, signed_sin = cos.to(q.dtype), signed_sin.to(q.dtype)
-        q = q * cos + swap_halves(q) * signed_sin  # (B, H, T, D)
-        k = k * cos + swap_halves(k) * signed_sin  # (B, K, T, D)
+        cos, sin = cos.to(q.dtype), sin.to(q.dtype)
+        q = q * cos + rotate_half(q) * sin  # (B, H, T, D)
+        k = k * cos + rotate_half(k) * sin  # (B, K, T, D)
         return q, k
 
 
