@@ -21,11 +21,11 @@ test: setup lint check-notebooks unit nbval papermill book-strict browser
 	@echo "All checks passed."
 
 lint:
-	$(BIN)/ruff check labkit tests benchmarks scripts notebooks
-	$(BIN)/ruff format --check labkit tests benchmarks scripts
+	$(BIN)/ruff check labkit booktools tests benchmarks scripts notebooks
+	$(BIN)/ruff format --check labkit booktools tests benchmarks scripts
 
 check-notebooks:
-	$(BIN)/python scripts/check_notebooks.py
+	$(BIN)/python -m booktools.check_notebooks
 
 unit:
 	$(BIN)/pytest -p no:cacheprovider tests
@@ -47,13 +47,13 @@ book-strict:
 	$(BIN)/jupyter-book build . -W --keep-going
 
 browser:
-	$(BIN)/python scripts/check_site.py _build/html
+	$(BIN)/python -m booktools.check_site _build/html
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
 
 notebooks: setup
-	$(BIN)/python scripts/execute_notebooks.py
+	$(BIN)/python -m booktools.execute_notebooks
 
 clean:
 	rm -rf _build

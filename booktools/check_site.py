@@ -9,7 +9,7 @@ For each page it asserts, and records in ``_build/site_check.json``:
 - math (MathJax) and saved widgets render from the book's own copies.
 A full-page screenshot of each page is kept in ``_build/screenshots/``.
 
-Usage: python scripts/check_site.py _build/html
+Usage: python -m booktools.check_site _build/html
 Skips, saying why, only when no chromium can be found.
 """
 

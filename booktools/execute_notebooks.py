@@ -1,6 +1,6 @@
 """Execute chapters in place, in order, as they are committed.
 
-Usage: python scripts/execute_notebooks.py [notebooks/NN_topic.ipynb ...]
+Usage: python -m booktools.execute_notebooks [notebooks/NN_topic.ipynb ...]
 (no argument: every notebook in notebooks/). The kernel runs in notebooks/, the
 same folder JupyterLab, nbval and the book use. Widget state is stored so the
 static book can show saved widgets. Prints each notebook's wall time.

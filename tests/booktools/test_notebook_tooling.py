@@ -1,6 +1,5 @@
 """The checks that guard the chapters: publishability, nbval drift, book errors."""
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -14,14 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-check = load_script("check_notebooks")
+from booktools import check_notebooks as check  # noqa: E402
 
 
 def book_root(tmp_path, listed=("notebooks/01_ch",)):
@@ -124,7 +116,7 @@ def test_plotly_renderer_draws_with_local_plotly_only():
     import plotly.graph_objects as go
     from myst_nb.core.render import MimeData
 
-    from labkit.bookext import PLOTLY_MIME, RECORD_MIME, PlotlyMimeRenderer
+    from booktools.bookext import PLOTLY_MIME, RECORD_MIME, PlotlyMimeRenderer
 
     spec = json.loads(go.Figure(go.Scatter(y=[1, 2])).to_json())
     nodes = PlotlyMimeRenderer.handle_mime(None, MimeData(PLOTLY_MIME, spec), False)
