@@ -10,21 +10,29 @@ Three kinds of corpus, each with a card in corpora/NAME.md:
   "tinyshakespeare", "tinystories" (validation split), "wikitext2" (raw).
 
 The cache is ``$LABKIT_CACHE/corpora`` (default ``~/.cache/labkit/corpora``).
-A download goes to a temporary file beside its target and is renamed only once
-its sha256 matches, so no partial file is ever left behind. Offline, or on a
-mismatch, the error says where to put the file by hand.
+This module also holds the download helpers the rest of labkit uses (GPT-2's
+tokenizer files, the small model's cache): ``cache_root``, ``sha256_file``,
+``atomic_path`` / ``write_atomic`` and ``download``. A download goes to a
+temporary file beside its target and is renamed only once every byte the
+server announced has arrived and the sha256 (when pinned) matches, so no
+partial file is ever left behind. Offline, cut off, or on a mismatch, the
+error is one line that names the URL or file and says where to put the file
+by hand.
 Built in: notebooks/04_counting_models.ipynb.
 Leaves out on purpose: streaming corpora larger than memory, tokenisation
 (labkit.data), licences beyond what each card records.
 """
 
 import hashlib
+import http.client
 import os
 import sysconfig
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,27 +108,40 @@ CORPORA: dict[str, Corpus] = {
 }
 
 STDLIB_SKIP = {
-    "test",
-    "tests",
-    "idle_test",
-    "idlelib",
-    "lib2to3",
-    "turtledemo",
-    "ensurepip",
-    "site-packages",
-    "dist-packages",
-    "__pycache__",
-}
+    "test", "tests", "idle_test", "idlelib", "lib2to3", "turtledemo", "ensurepip",
+    "site-packages", "dist-packages", "__pycache__",
+}  # fmt: skip
 
 
 class CorpusUnavailable(RuntimeError):
-    """A corpus could not be fetched or failed its checksum."""
+    """A file could not be fetched or failed its checksum.
+
+    The message is one line: the URL or file, what went wrong, and where to
+    put the file by hand. The two kinds below are also a ConnectionError and a
+    ValueError, so code that catches those (the command line) catches them.
+    """
+
+
+class DownloadFailed(CorpusUnavailable, ConnectionError):
+    """Offline, refused, cut off mid-stream, or shorter than its Content-Length."""
+
+
+class ChecksumMismatch(CorpusUnavailable, ValueError):
+    """A downloaded or cached file whose sha256 is not the pinned one."""
+
+
+def cache_root() -> Path:
+    """labkit's cache folder: $LABKIT_CACHE, else ~/.cache/labkit.
+
+    Corpora go in ``corpora/``, the small trained model in ``models/``
+    (labkit.recipes); this is the one place that reads LABKIT_CACHE.
+    """
+    return Path(os.environ.get("LABKIT_CACHE") or Path.home() / ".cache" / "labkit")
 
 
 def cache_dir() -> Path:
     """Where corpora are kept: $LABKIT_CACHE/corpora, else ~/.cache/labkit/corpora."""
-    root = os.environ.get("LABKIT_CACHE") or Path.home() / ".cache" / "labkit"
-    return Path(root) / "corpora"
+    return cache_root() / "corpora"
 
 
 def get(name: str) -> Corpus:
@@ -153,16 +174,32 @@ def read_text(path: str | Path) -> str:
         ) from None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to, renamed onto ``path`` when
+    the block ends without an error and removed when it raises.
+
+    Readers of ``path`` see the old file or the whole new one, never a part.
+    Example:
+        with atomic_path(folder / "model.safetensors") as tmp:
+            save_model(model, str(tmp))
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``atomic_path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def stdlib_files() -> list[Path]:
@@ -198,48 +235,71 @@ def fetch(
     progress: bool = True,
     timeout: float = 30.0,
 ) -> Path:
-    """Download ``url`` to ``dest`` if it is not there, checking its sha256.
-
-    The bytes go to a temporary file beside ``dest``, renamed only when the
-    checksum matches; on any failure the temporary file is removed and
-    CorpusUnavailable says where to put the file by hand.
-    """
+    """``dest`` if it is already there (its sha256 checked), else ``download``."""
     dest = Path(dest)
     if dest.exists():
-        _check(dest, sha256, url)
+        check_sha256(dest, sha256, url)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    by_hand = f"download {url} yourself and save it as {dest}"
+    return download(url, dest, sha256, progress=progress, timeout=timeout)
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    sha256: str | None = None,
+    *,
+    progress: bool = True,
+    timeout: float = 30.0,
+) -> Path:
+    """Download ``url`` to ``dest`` (replacing it) through a temporary file.
+
+    The file is renamed into place only when as many bytes arrived as the
+    server's Content-Length announced and, when ``sha256`` is given, their
+    checksum matches; otherwise ``dest`` is left as it was.
+    Raises: DownloadFailed (offline, cut off, or short) and ChecksumMismatch,
+    each one line naming the URL and where to put the file by hand.
+    """
+    dest = Path(dest)
+    pin = f" (sha256 {sha256})" if sha256 else ""
+    by_hand = f"copy the file to {dest} yourself{pin}"
     try:
-        h = hashlib.sha256()
-        with (
-            os.fdopen(fd, "wb") as f,
-            urllib.request.urlopen(url, timeout=timeout) as r,
-        ):
-            total = int(r.headers.get("Content-Length") or 0) or None
-            bar = _progress(total, dest.name, progress)
-            for block in iter(lambda: r.read(1 << 16), b""):
-                f.write(block)
-                h.update(block)
-                bar.update(len(block))
-            bar.close()
-        got = h.hexdigest()
-        if sha256 is not None and got != sha256:
-            raise CorpusUnavailable(
-                f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}; "
-                f"nothing was saved. If the file is right, {by_hand}."
-            )
-        os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as e:
-        raise CorpusUnavailable(
-            f"could not download {url} ({e}). Offline? {by_hand}"
-            + (f" (sha256 {sha256})." if sha256 else ".")
+        with atomic_path(dest) as tmp:
+            got, size, announced = _stream(url, tmp, timeout, progress, dest.name)
+            if announced is not None and size != announced:
+                raise DownloadFailed(
+                    f"incomplete download of {url}: {size} of the {announced} "
+                    f"bytes announced arrived; nothing was saved. Try again, or "
+                    f"{by_hand}."
+                )
+            if sha256 is not None and got != sha256:
+                raise ChecksumMismatch(
+                    f"checksum mismatch for {url}: sha256 is {got}, expected "
+                    f"{sha256}; nothing was saved. If the file is right, {by_hand}."
+                )
+    except CorpusUnavailable:
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise DownloadFailed(
+            f"could not download {url} ({reason}). Offline? {by_hand}."
         ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dest
+
+
+def _stream(url: str, path: Path, timeout: float, progress: bool, name: str):
+    """Copy the body at ``url`` into ``path``: (sha256, bytes, Content-Length)."""
+    h, size = hashlib.sha256(), 0
+    with urllib.request.urlopen(url, timeout=timeout) as r, open(path, "wb") as f:
+        length = r.headers.get("Content-Length", "")
+        announced = int(length) if length.isdigit() else None
+        bar = _progress(announced, name, progress)
+        for block in iter(lambda: r.read(1 << 16), b""):
+            f.write(block)
+            h.update(block)
+            size += len(block)
+            bar.update(len(block))
+        bar.close()
+    return h.hexdigest(), size, announced
 
 
 def _progress(total: int | None, name: str, enabled: bool):
@@ -248,9 +308,10 @@ def _progress(total: int | None, name: str, enabled: bool):
     return tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not enabled)
 
 
-def _check(path: Path, sha256: str | None, source: str) -> None:
+def check_sha256(path: Path, sha256: str | None, source: str) -> None:
+    """Raise ChecksumMismatch if ``path``'s sha256 is not ``sha256`` (None: any)."""
     if sha256 is not None and (got := sha256_file(path)) != sha256:
-        raise CorpusUnavailable(
+        raise ChecksumMismatch(
             f"{path} has sha256 {got}, expected {sha256}; delete it, or replace "
             f"it with the right file from {source}"
         )
@@ -267,14 +328,16 @@ def corpus_path(name: str, *, url: str | None = None, progress: bool = True) -> 
     if c.kind == "generated":
         path = folder / c.filename
         if not path.exists() or sha256_file(path) != c.sha256:
-            _write_atomic(path, storygen.generate().encode("ascii"))
-            _check(path, c.sha256, "labkit.storygen.generate() (changed generator?)")
+            write_atomic(path, storygen.generate().encode("ascii"))
+            check_sha256(
+                path, c.sha256, "labkit.storygen.generate() (changed generator?)"
+            )
         return path
     if c.kind == "stdlib":
         tag = sysconfig.get_python_version()
         path = folder / f"python-stdlib-{tag}.txt"
         if not path.exists():
-            _write_atomic(path, stdlib_text().encode("utf-8"))
+            write_atomic(path, stdlib_text().encode("utf-8"))
         return path
     path = fetch(url or c.url, folder / c.filename, c.sha256, progress=progress)
     if c.member:
@@ -286,7 +349,7 @@ def _unzip(archive: Path, member: str) -> Path:
     out = archive.with_name(Path(member).name)
     if not out.exists():
         with zipfile.ZipFile(archive) as z:
-            _write_atomic(out, z.read(member))
+            write_atomic(out, z.read(member))
     return out
 
 

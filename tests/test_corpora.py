@@ -1,11 +1,8 @@
 """The corpus registry: cache, stdlib corpus, checked downloads, bad input."""
 
-import functools
+import dataclasses
 import hashlib
-import http.server
 import re
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,22 +19,12 @@ def cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def server(tmp_path, shared_dir):
-    """A local HTTP server on 127.0.0.1 serving a copy of Tiny Shakespeare."""
-    root = tmp_path / "www"
-    root.mkdir()
-    shutil.copy(shared_dir / "corpora" / "tinyshakespeare.txt", root / "ts.txt")
-    (root / "wrong.txt").write_text("not Shakespeare\n")
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(root)
-    )
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def server(http_server, shared_dir):
+    """The local server with a copy of Tiny Shakespeare and a wrong file."""
+    text = (shared_dir / "corpora" / "tinyshakespeare.txt").read_bytes()
+    http_server.serve("/ts.txt", text)
+    http_server.serve("/wrong.txt", b"not Shakespeare\n")
+    return http_server.url
 
 
 def test_download_checks_sha256_and_caches(cache, server):
@@ -68,26 +55,116 @@ def test_offline_message_says_where_to_put_the_file(cache, server):
     assert list(cache.iterdir()) == []  # no partial file
 
 
-def test_interrupted_download_leaves_no_partial_file(cache, tmp_path):
-    # a server that promises more bytes than it sends, then hangs up
-    import socket
+BODY = bytes(range(256)) * 20  # 5,120 bytes
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1)
 
-    def serve():
-        conn, _ = sock.accept()
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
-        conn.close()
+def test_complete_download_without_a_pin_is_kept(http_server, tmp_path):
+    url = http_server.serve("/a.bin", BODY)
+    path = corpora.download(url, tmp_path / "a.bin", None, progress=False)
+    assert path.read_bytes() == BODY
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
 
-    threading.Thread(target=serve, daemon=True).start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/ts.txt"
-    with pytest.raises(corpora.CorpusUnavailable):
-        corpora.corpus_path("tinyshakespeare", url=url, progress=False)
-    sock.close()
-    assert list(cache.iterdir()) == []
+
+def test_body_shorter_than_its_content_length_fails_and_leaves_nothing(
+    http_server, tmp_path
+):
+    # a server that announces 244,000 bytes and sends 5,120: no sha256 to
+    # catch it, so the byte count must
+    url = http_server.serve("/short.txt", BODY, announce=244_000)
+    with pytest.raises(corpora.CorpusUnavailable) as err:
+        corpora.fetch(url, tmp_path / "short.txt", None, progress=False)
+    assert isinstance(err.value, corpora.DownloadFailed)
+    assert f"incomplete download of {url}: 5120 of the 244000" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_connection_cut_mid_stream_is_download_failed_naming_the_url(
+    http_server, tmp_path, chunked
+):
+    url = http_server.serve("/cut.txt", BODY, cut_after=1000, chunked=chunked)
+    with pytest.raises(corpora.CorpusUnavailable) as err:
+        corpora.download(url, tmp_path / "cut.txt", progress=False)
+    assert isinstance(err.value, ConnectionError) and url in str(err.value)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_download_keeps_the_file_that_was_there(http_server, tmp_path):
+    dest = tmp_path / "kept.txt"
+    dest.write_bytes(b"old")
+    url = http_server.serve("/cut.txt", BODY, cut_after=10)
+    with pytest.raises(corpora.DownloadFailed):
+        corpora.download(url, dest, progress=False)
+    assert dest.read_bytes() == b"old" and list(tmp_path.iterdir()) == [dest]
+
+
+def test_http_error_is_download_failed(http_server, tmp_path):
+    with pytest.raises(corpora.CorpusUnavailable, match="HTTP Error 404"):
+        corpora.download(http_server.url + "/nothing", tmp_path / "x", progress=False)
+
+
+def run_cli(*argv) -> tuple[int, list[str]]:
+    """labkit's command line in-process: (exit status, stderr lines)."""
+    import contextlib
+    import io
+
+    from labkit import cli
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = cli.main(list(argv))
+    return status, err.getvalue().splitlines()
+
+
+def test_offline_and_wrong_cached_file_are_one_line_cli_errors(
+    cache, http_server, tmp_path, monkeypatch
+):
+    entry = corpora.get("tinyshakespeare")
+    dead = dataclasses.replace(entry, url=http_server.closed_url)
+    monkeypatch.setitem(corpora.CORPORA, "tinyshakespeare", dead)
+    argv = ("tokenize", "--corpus", "tinyshakespeare", "--out", str(tmp_path / "t"))
+    status, lines = run_cli(*argv)
+    assert status == 2 and len(lines) == 1, lines
+    assert http_server.closed_url in lines[0] and "Offline?" in lines[0]
+    assert str(cache / "tinyshakespeare.txt") in lines[0]
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "tinyshakespeare.txt").write_bytes(b"not Shakespeare")
+    status, lines = run_cli(*argv)
+    assert status == 2 and len(lines) == 1, lines
+    got = hashlib.sha256(b"not Shakespeare").hexdigest()
+    assert f"tinyshakespeare.txt has sha256 {got}, expected" in lines[0]
+
+
+def test_gpt2_files_download_through_the_same_checks(http_server, tmp_path):
+    from labkit.tokenizer.gpt2 import download_gpt2_files
+
+    http_server.serve("/encoder.json", BODY, cut_after=100, chunked=True)
+    files = {"encoder.json": hashlib.sha256(BODY).hexdigest()}
+    with pytest.raises(ConnectionError, match="/encoder.json"):
+        download_gpt2_files(tmp_path / "gpt2", http_server.url, files)
+    assert list((tmp_path / "gpt2").iterdir()) == []
+
+
+def test_one_cache_root_for_corpora_and_models(monkeypatch, tmp_path):
+    from labkit import recipes
+
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    assert corpora.cache_root() == tmp_path
+    assert corpora.cache_dir() == tmp_path / "corpora"
+    assert recipes.models_dir() == tmp_path / "models"
+    monkeypatch.delenv("LABKIT_CACHE")
+    assert corpora.cache_root() == Path.home() / ".cache" / "labkit"
+
+
+def test_atomic_path_leaves_nothing_when_the_block_raises(tmp_path):
+    with pytest.raises(RuntimeError):
+        with corpora.atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    corpora.write_atomic(tmp_path / "out.txt", b"whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
 def test_a_wrong_file_put_by_hand_is_refused(cache):

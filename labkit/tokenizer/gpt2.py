@@ -15,14 +15,11 @@ only then moves them into place; offline, its error says where to put them.
 Built in: notebooks/03_tokenizers_compared.ipynb.
 """
 
-import hashlib
 import json
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from labkit.corpora import download, sha256_file
 from labkit.tokenizer.pretokenize import GPT2_PATTERN
 from labkit.tokenizer.tokenizer import Tokenizer
 
@@ -97,27 +94,14 @@ def load_gpt2_files(vocab_json: str | Path, merges_txt: str | Path) -> Tokenizer
 def find_gpt2_files() -> tuple[Path, Path] | None:
     """(encoder.json, vocab.bpe) already on this machine, or None.
 
-    Looks in ``$LABKIT_CACHE/gpt2`` (default ``~/.cache/labkit/gpt2``, where
-    ``download_gpt2_files`` puts them), then in ``../shared/fixtures`` beside
-    the repository (gpt2_vocab.json, gpt2_merges.txt).
+    Looks in ``$LABKIT_CACHE/gpt2`` (default ``~/.cache/labkit/gpt2``), where
+    ``download_gpt2_files`` puts them; offline, copy them there by hand.
     """
     cache = Path(os.environ.get("LABKIT_CACHE", Path.home() / ".cache" / "labkit"))
-    shared = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-    for vocab, merges in [
-        (cache / "gpt2" / "encoder.json", cache / "gpt2" / "vocab.bpe"),
-        (shared / "gpt2_vocab.json", shared / "gpt2_merges.txt"),
-    ]:
-        if vocab.is_file() and merges.is_file():
-            return vocab, merges
+    vocab, merges = cache / "gpt2" / "encoder.json", cache / "gpt2" / "vocab.bpe"
+    if vocab.is_file() and merges.is_file():
+        return vocab, merges
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_gpt2_files(
@@ -128,39 +112,22 @@ def download_gpt2_files(
 ) -> dict[str, Path]:
     """Fetch GPT-2's encoder.json and vocab.bpe into ``dest_dir``, sha256 checked.
 
-    A file already there with the right sha256 is not fetched again. Each
-    download goes to a temporary file that is renamed only once its sha256
-    matches, so no partial or wrong file is left behind.
-    Returns: {file name: path}; pass them to ``Tokenizer.from_gpt2_files``.
-    Raises: ConnectionError (offline; says where to put the files by hand),
-        ValueError (sha256 mismatch, naming both digests).
+    A file already there with the right sha256 is not fetched again (one with
+    another sha256 is fetched again). Each download goes through
+    ``labkit.corpora.download``: a temporary file, renamed only once every
+    byte arrived and the sha256 matches, so no partial or wrong file is left.
+    Returns: {file name: path}; pass them to ``load_gpt2_files``.
+    Raises: labkit.corpora.DownloadFailed, a ConnectionError (offline or cut
+        off; says where to put the file by hand), and ChecksumMismatch, a
+        ValueError naming both digests.
     """
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     out = {}
     for name, sha256 in (files or GPT2_FILES).items():
         target = dest / name
-        if target.exists() and _sha256(target) == sha256:
-            out[name] = target
-            continue
-        url = base_url.rstrip("/") + "/" + name
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    for block in iter(lambda: response.read(1 << 20), b""):
-                        f.write(block)
-            got = _sha256(Path(tmp))
-            if got != sha256:
-                raise ValueError(f"{url}: sha256 is {got}, expected {sha256}")
-            os.replace(tmp, target)
-        except (urllib.error.URLError, OSError) as err:
-            raise ConnectionError(
-                f"could not download {url} ({err}); offline, copy the file to "
-                f"{target} by hand (sha256 {sha256})"
-            ) from None
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        if not (target.exists() and sha256_file(target) == sha256):
+            url = base_url.rstrip("/") + "/" + name
+            download(url, target, sha256, progress=False, timeout=timeout)
         out[name] = target
     return out
