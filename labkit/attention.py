@@ -148,6 +148,7 @@ class KVCache:
         device=None,
     ) -> "KVCache":
         """An empty cache sized for a GPTConfig (max_len defaults to context_len)."""
+        cfg = cfg.resolved()  # n_kv_heads as a number
         max_len = cfg.context_len if max_len is None else max_len
         return cls(
             cfg.n_layers,
@@ -192,7 +193,10 @@ class MultiHeadAttention(nn.Module):
     modules applied inside attention (labkit.positions); causal=False for an
     encoder-style layer. forward returns (output, weights) where weights is
     None unless need_weights=True, which takes the written-out path.
-    ``mask`` (True = may attend) is combined with the causal mask.
+    ``mask`` (True = may attend) is combined with the causal mask. Both paths
+    call q_proj, k_proj and v_proj as modules, so hooks on them and replacements
+    (LoRA adapters) always run. (One product of the three stacked weights was
+    tried: no faster to train, slower to decode.)
     Shapes: x (B, T, C) -> output (B, T, C), weights (B, H, T, S);
     positions (T,) absolute positions of the new tokens.
     """
@@ -224,27 +228,6 @@ class MultiHeadAttention(nn.Module):
         self.rope, self.alibi = rope, alibi
         self.dropout, self.causal = dropout, causal
 
-    def project(self, x):
-        """q, k, v = q_proj(x), k_proj(x), v_proj(x), as one matrix product.
-
-        The three weights stacked make one (C, (H + 2K) D) product, which is
-        faster than three small ones on a CPU. Projections that are not plain
-        ``nn.Linear`` (LoRA adapters) or that carry hooks are called one by one.
-        Shapes: x (B, T, C) -> q (B, T, H*D), k and v (B, T, K*D).
-        """
-        projections = (self.q_proj, self.k_proj, self.v_proj)
-        if not all(
-            type(p) is nn.Linear and not p._forward_hooks and not p._forward_pre_hooks
-            for p in projections
-        ):
-            return tuple(p(x) for p in projections)
-        weight = torch.cat([p.weight for p in projections])
-        bias = None
-        if self.q_proj.bias is not None:
-            bias = torch.cat([p.bias for p in projections])
-        qkv = torch.nn.functional.linear(x, weight, bias)
-        return qkv.split([p.out_features for p in projections], dim=-1)
-
     def forward(
         self,
         x,
@@ -260,10 +243,9 @@ class MultiHeadAttention(nn.Module):
         if positions is None:
             start = cache.lengths[layer] if cache is not None else 0
             positions = torch.arange(start, start + T, device=x.device)
-        q, k, v = self.project(x)
-        q = q.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        k = k.view(B, T, K, D).transpose(1, 2)  # (B, K, T, D)
-        v = v.view(B, T, K, D).transpose(1, 2)  # (B, K, T, D)
+        q = self.q_proj(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = self.k_proj(x).view(B, T, K, D).transpose(1, 2)  # (B, K, T, D)
+        v = self.v_proj(x).view(B, T, K, D).transpose(1, 2)  # (B, K, T, D)
         if self.rope is not None:
             q, k = self.rope(q, k, positions)
         if cache is not None:

@@ -1,9 +1,10 @@
 """Counting a GPT from its config: parameters, FLOPs per token, memory.
 
-Everything here is arithmetic on a ``GPTConfig``: no model is built, so the counts
-work for GPT-2 XL or Llama 3 8B on a laptop. tests/test_counting.py holds them
-equal to the published totals, to the built model's ``parameters()``, to torch's
-FLOP counter and to the tensors autograd actually saves.
+Everything here is arithmetic on a ``GPTConfig`` (on its ``resolved()`` sizes):
+no model is built, so the counts work for GPT-2 XL or Llama 3 8B on a laptop.
+tests/test_counting.py holds them equal to the published totals, to the built
+model's ``parameters()``, to torch's FLOP counter and to the tensors autograd
+actually saves.
 
 Built in: the chapter on GPT assembled, counted and checked.
 Left out on purpose: mixed-precision master weights, activation checkpointing,
@@ -23,6 +24,7 @@ def param_counts(cfg) -> dict[str, int]:
     attn, mlp and norms are summed over all layers (norms includes norm_f);
     lm_head is 0 when tied to tok_emb.
     """
+    cfg = cfg.resolved()  # n_kv_heads and d_mlp as numbers
     C, H, K, D, F = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_head, cfg.d_mlp
     b = int(cfg.bias)
     attn = C * H * D + 2 * C * K * D + H * D * C + b * (H * D + 2 * K * D + C)
@@ -63,6 +65,7 @@ def flops_per_token(cfg, seq_len: int | None = None, *, training: bool = False) 
     the forward.
     seq_len defaults to context_len.
     """
+    cfg = cfg.resolved()
     T = cfg.context_len if seq_len is None else seq_len
     parts = param_counts(cfg)
     C = cfg.d_model
@@ -105,6 +108,7 @@ def activation_elements_per_token(cfg, seq_len: int) -> int:
     keeps them; flash attention would not), and the MLP's hidden activations.
     Then the final norm and the logits with their softmax.
     """
+    cfg = cfg.resolved()
     C, F = cfg.d_model, cfg.d_mlp
     kv = 2 * cfg.n_kv_heads * cfg.d_head
     mlp_hidden = 4 * F if cfg.mlp in GATED else 2 * F
@@ -135,6 +139,7 @@ def memory_estimate(
         raise ValueError(
             f"unknown optimizer={optimizer!r}; choose one of {tuple(OPTIMIZER_STATES)}"
         )
+    cfg = cfg.resolved()
     T = cfg.context_len if seq_len is None else seq_len
     P = count_params(cfg)
     weights = P * bytes_per_param

@@ -8,6 +8,10 @@ row is (labkit name, HF name, how), with ``{i}`` for the layer and ``how`` one o
 - "conv1d": GPT-2 stores linear weights as Conv1D, (in, out): transpose;
 - "q", "k", "v": one third of GPT-2's fused ``c_attn`` (a Conv1D weight or a bias).
 
+``CONFIG_NAMES`` is the one table from GPTConfig fields to HF config attributes
+(``n_layers`` is ``n_layer`` in GPT-2, ``num_hidden_layers`` in Llama), read in
+both directions; ``LAYOUTS`` lists the fields each family fixes.
+
 Llama's weights need no permutation: labkit's RoPE pairs features the way HF's
 Llama does (labkit.positions). ``transformers`` is imported only inside the
 functions, so labkit runs without it; with internet, ``from_hf_gpt2("gpt2")``
@@ -69,12 +73,55 @@ HF_NAMES = {
         ],
     ],
 }
+# GPTConfig field -> the HF config attribute that holds it, per family; read
+# by the loaders (HF -> labkit) and the exporters (labkit -> HF) alike
+CONFIG_NAMES = {
+    "gpt2": {
+        "vocab_size": "vocab_size",
+        "context_len": "n_positions",
+        "n_layers": "n_layer",
+        "n_heads": "n_head",
+        "d_model": "n_embd",
+        "d_mlp": "n_inner",  # None in both: 4 * d_model
+        "norm_eps": "layer_norm_epsilon",
+        "tie_weights": "tie_word_embeddings",
+    },
+    "llama": {
+        "vocab_size": "vocab_size",
+        "context_len": "max_position_embeddings",
+        "n_layers": "num_hidden_layers",
+        "n_heads": "num_attention_heads",
+        "n_kv_heads": "num_key_value_heads",
+        "d_model": "hidden_size",
+        "d_mlp": "intermediate_size",
+        "norm_eps": "rms_norm_eps",
+        "tie_weights": "tie_word_embeddings",
+    },
+}
+# the fields each family fixes: set on load, required on export
+LAYOUTS = {
+    "gpt2": dict(pos="learned", norm="layernorm", bias=True, prenorm=True),
+    "llama": dict(pos="rope", norm="rmsnorm", mlp="swiglu", bias=False, prenorm=True),
+}
+# GPT-2's activation_function -> labkit's mlp; the first name of each is exported
 _GPT2_ACTS = {
     "gelu_new": "gelu_tanh",
     "gelu_pytorch_tanh": "gelu_tanh",
     "gelu": "gelu",
     "relu": "relu",
 }
+
+
+def _from_hf_config(family: str, hf_cfg, **fields) -> GPTConfig:
+    names = CONFIG_NAMES[family]
+    sizes = {ours: getattr(hf_cfg, theirs) for ours, theirs in names.items()}
+    return GPTConfig(**sizes, **LAYOUTS[family], **fields)
+
+
+def _to_hf_config(family: str, cfg: GPTConfig) -> dict:
+    """The HF config's keyword arguments for cfg's sizes (written out)."""
+    cfg = cfg.resolved()
+    return {theirs: getattr(cfg, ours) for ours, theirs in CONFIG_NAMES[family].items()}
 
 
 def _rows(family: str, n_layers: int):
@@ -139,17 +186,7 @@ def gpt2_config(hf_cfg) -> GPTConfig:
         raise ValueError(
             f"GPT2Config.activation_function={act!r} is not one of {tuple(_GPT2_ACTS)}"
         )
-    return GPTConfig(
-        vocab_size=hf_cfg.vocab_size,
-        context_len=hf_cfg.n_positions,
-        n_layers=hf_cfg.n_layer,
-        n_heads=hf_cfg.n_head,
-        d_model=hf_cfg.n_embd,
-        d_mlp=hf_cfg.n_inner or 4 * hf_cfg.n_embd,
-        mlp=_GPT2_ACTS[act],
-        norm_eps=hf_cfg.layer_norm_epsilon,
-        tie_weights=getattr(hf_cfg, "tie_word_embeddings", True),
-    )
+    return _from_hf_config("gpt2", hf_cfg, mlp=_GPT2_ACTS[act])
 
 
 def llama_config(hf_cfg) -> GPTConfig:
@@ -168,22 +205,7 @@ def llama_config(hf_cfg) -> GPTConfig:
         problems.append(f"head_dim={head_dim} != hidden_size / num_attention_heads")
     if problems:
         raise ValueError("LlamaConfig not supported: " + "; ".join(problems))
-    return GPTConfig(
-        vocab_size=hf_cfg.vocab_size,
-        context_len=hf_cfg.max_position_embeddings,
-        n_layers=hf_cfg.num_hidden_layers,
-        n_heads=hf_cfg.num_attention_heads,
-        n_kv_heads=hf_cfg.num_key_value_heads,
-        d_model=hf_cfg.hidden_size,
-        d_mlp=hf_cfg.intermediate_size,
-        pos="rope",
-        norm="rmsnorm",
-        mlp="swiglu",
-        bias=False,
-        tie_weights=hf_cfg.tie_word_embeddings,
-        norm_eps=hf_cfg.rms_norm_eps,
-        rope_theta=float(theta),
-    )
+    return _from_hf_config("llama", hf_cfg, rope_theta=float(theta))
 
 
 def _hf_model(model_or_name, cls_name: str):
@@ -212,12 +234,20 @@ def from_hf_llama(model_or_name) -> GPT:
     return _import("llama", hf.state_dict(), model)
 
 
-def _require(cfg: GPTConfig, family: str, **wanted) -> None:
+def _require(cfg: GPTConfig, family: str) -> None:
+    """Refuse a config whose layout the HF family cannot hold, naming each field."""
+    wanted = dict(LAYOUTS[family])
+    if family == "gpt2":  # no grouped-query attention, one of GPT-2's activations
+        wanted["n_kv_heads"] = cfg.n_heads
     wrong = [
         f"{k}={getattr(cfg, k)!r} (needs {v!r})"
         for k, v in wanted.items()
         if getattr(cfg, k) != v
     ]
+    if family == "gpt2" and cfg.mlp not in _GPT2_ACTS.values():
+        wrong.append(
+            f"mlp={cfg.mlp!r} (needs one of {sorted(set(_GPT2_ACTS.values()))})"
+        )
     if wrong:
         raise ValueError(f"cannot export to HF {family}: " + "; ".join(wrong))
 
@@ -226,28 +256,15 @@ def to_hf_gpt2(model: GPT):
     """A transformers GPT2LMHeadModel with this model's weights (GPT-2 layout only)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = model.cfg
-    _require(cfg, "GPT-2", pos="learned", norm="layernorm", bias=True, prenorm=True)
-    acts = {v: k for k, v in reversed(_GPT2_ACTS.items())}
-    if cfg.n_kv_heads != cfg.n_heads or cfg.mlp not in acts:
-        raise ValueError(
-            f"cannot export to HF GPT-2: n_kv_heads={cfg.n_kv_heads} "
-            f"must equal n_heads and mlp={cfg.mlp!r} be one of "
-            f"{tuple(acts)}"
-        )
+    cfg = model.cfg.resolved()
+    _require(cfg, "gpt2")
+    activation = next(k for k, v in _GPT2_ACTS.items() if v == cfg.mlp)
     hf_cfg = GPT2Config(
-        vocab_size=cfg.vocab_size,
-        n_positions=cfg.context_len,
-        n_embd=cfg.d_model,
-        n_layer=cfg.n_layers,
-        n_head=cfg.n_heads,
-        n_inner=cfg.d_mlp,
-        activation_function=acts[cfg.mlp],
-        layer_norm_epsilon=cfg.norm_eps,
+        **_to_hf_config("gpt2", cfg),
+        activation_function=activation,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
-        tie_word_embeddings=cfg.tie_weights,
     )
     hf = GPT2LMHeadModel(hf_cfg)
     sd = hf_state_dict("gpt2", model.state_dict(), cfg.n_layers)
@@ -260,21 +277,11 @@ def to_hf_llama(model: GPT):
     """A transformers LlamaForCausalLM with this model's weights (Llama layout only)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = model.cfg
-    _require(
-        cfg, "Llama", pos="rope", norm="rmsnorm", mlp="swiglu", bias=False, prenorm=True
-    )
+    cfg = model.cfg.resolved()
+    _require(cfg, "llama")
     hf_cfg = LlamaConfig(
-        vocab_size=cfg.vocab_size,
-        max_position_embeddings=cfg.context_len,
-        hidden_size=cfg.d_model,
-        intermediate_size=cfg.d_mlp,
-        num_hidden_layers=cfg.n_layers,
-        num_attention_heads=cfg.n_heads,
-        num_key_value_heads=cfg.n_kv_heads,
-        rms_norm_eps=cfg.norm_eps,
+        **_to_hf_config("llama", cfg),
         rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
-        tie_word_embeddings=cfg.tie_weights,
     )
     hf = LlamaForCausalLM(hf_cfg)
     sd = hf_state_dict("llama", model.state_dict(), cfg.n_layers)

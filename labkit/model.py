@@ -8,10 +8,10 @@ ALiBi, none), norm (LayerNorm, RMSNorm), MLP (GELU, SwiGLU, ...), grouped-query
 heads, biases, a tied or untied head, pre-norm or post-norm blocks.
 
 Counts (parameters, FLOPs, memory) are functions of the config in
-labkit.counting; loading and exporting Hugging Face checkpoints is labkit.hf;
-both are also importable from here (``from labkit.model import count_params,
-from_hf_gpt2``). Generation is labkit.sampling. ``trace(model)`` collects
-internals through hooks.
+labkit.counting (``count_params`` is also importable from here); loading and
+exporting Hugging Face checkpoints is labkit.hf (which imports this module, so
+this one does not import it). Generation is labkit.sampling. ``trace(model)``
+collects internals through hooks.
 
 Built in: the chapters on the block and on GPT assembled.
 Left out on purpose: mixture of experts, weight sharing across layers, fused
@@ -20,7 +20,7 @@ kernels, tensor parallelism.
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -41,17 +41,21 @@ from labkit.positions import POSITIONS, ALiBi, RotaryEmbedding
 class GPTConfig:
     """Everything that fixes a GPT's shape. Frozen: use dataclasses.replace.
 
-    n_kv_heads defaults to n_heads (plain multi-head attention) and d_mlp to
-    4 * d_model. A wrong combination raises ValueError naming the fields.
+    Two sizes follow others unless set: n_kv_heads=None means n_heads (plain
+    multi-head attention) and d_mlp=None means 4 * d_model. The field keeps
+    None, so ``dataclasses.replace(cfg, d_model=256)`` (or ``labkit train
+    --set model.d_model=256``) widens the MLP with it; ``cfg.resolved()`` is
+    the same config with both written out, which is what a built model uses.
+    A wrong combination raises ValueError naming the fields.
     """
 
     vocab_size: int = 50257
     context_len: int = 1024
     n_layers: int = 12
     n_heads: int = 12
-    n_kv_heads: int | None = None
+    n_kv_heads: int | None = None  # None: n_heads
     d_model: int = 768
-    d_mlp: int | None = None
+    d_mlp: int | None = None  # None: 4 * d_model
     pos: str = "learned"  # one of labkit.positions.POSITIONS
     norm: str = "layernorm"  # "layernorm" or "rmsnorm"
     mlp: str = "gelu_tanh"  # one of MLP_CHOICES: labkit.mlp.MLPS or "none"
@@ -63,10 +67,6 @@ class GPTConfig:
     rope_theta: float = 10000.0
 
     def __post_init__(self):
-        if self.n_kv_heads is None:
-            object.__setattr__(self, "n_kv_heads", self.n_heads)
-        if self.d_mlp is None:
-            object.__setattr__(self, "d_mlp", 4 * self.d_model)
         problems = _config_problems(self)
         if problems:
             raise ValueError("invalid GPTConfig: " + "; ".join(problems))
@@ -75,27 +75,34 @@ class GPTConfig:
     def d_head(self) -> int:
         return self.d_model // self.n_heads
 
+    def resolved(self) -> "GPTConfig":
+        """This config with n_kv_heads and d_mlp written out (None filled in).
+
+        Two configs build the same model when their ``resolved()`` are equal.
+        Example: GPTConfig(d_model=64, n_heads=4).resolved().d_mlp -> 256
+        """
+        return replace(
+            self,
+            n_kv_heads=self.n_heads if self.n_kv_heads is None else self.n_kv_heads,
+            d_mlp=4 * self.d_model if self.d_mlp is None else self.d_mlp,
+        )
+
 
 def _config_problems(cfg: GPTConfig) -> list[str]:
     """Every problem with the config, each naming its fields."""
     out = []
-    for name in (
-        "vocab_size",
-        "context_len",
-        "n_layers",
-        "n_heads",
-        "n_kv_heads",
-        "d_model",
-        "d_mlp",
-    ):
+    sizes = ("vocab_size", "context_len", "n_layers", "n_heads", "d_model")
+    for name in sizes + ("n_kv_heads", "d_mlp"):
         value = getattr(cfg, name)
+        if value is None and name not in sizes:
+            continue  # n_kv_heads, d_mlp: None follows n_heads, d_model
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             out.append(f"{name}={value!r} must be a positive integer")
     if out:
         return out
     if cfg.d_model % cfg.n_heads:
         out.append(f"d_model={cfg.d_model} is not divisible by n_heads={cfg.n_heads}")
-    if cfg.n_heads % cfg.n_kv_heads:
+    if cfg.n_kv_heads is not None and cfg.n_heads % cfg.n_kv_heads:
         out.append(
             f"n_heads={cfg.n_heads} is not divisible by "
             f"n_kv_heads={cfg.n_kv_heads} (grouped-query attention)"
@@ -190,6 +197,7 @@ class Block(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
+        cfg = cfg.resolved()  # n_kv_heads and d_mlp as numbers
         eps, bias = cfg.norm_eps, cfg.bias
         self.prenorm = cfg.prenorm
         self.norm_1 = make_norm(cfg.norm, cfg.d_model, bias=bias, eps=eps)
@@ -337,12 +345,3 @@ def trace(model: GPT, *, detach: bool = True):
     finally:
         for h in handles:
             h.remove()
-
-
-def __getattr__(name: str):
-    """from_hf_gpt2 & co. live in labkit.hf (which imports this module)."""
-    if name in ("from_hf_gpt2", "from_hf_llama", "to_hf_gpt2", "to_hf_llama"):
-        from labkit import hf
-
-        return getattr(hf, name)
-    raise AttributeError(f"module 'labkit.model' has no attribute {name!r}")

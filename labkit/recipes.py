@@ -13,11 +13,12 @@ Used by: the chapters on inspecting a trained model and on LoRA.
 import dataclasses
 import hashlib
 import json
-import os
+import shutil
 from pathlib import Path
 
 import torch
 
+from labkit.corpora import atomic_path, cache_root, load_text, write_atomic
 from labkit.model import GPT, GPTConfig
 from labkit.tokenizer import Tokenizer
 from labkit.train.config import TrainConfig
@@ -45,15 +46,18 @@ CORPUS_BYTES = 2_000_000  # the first 2 MB of the corpus, cut at a line end
 
 
 def models_dir() -> Path:
-    """$LABKIT_CACHE/models, else ~/.cache/labkit/models."""
-    root = os.environ.get("LABKIT_CACHE") or Path.home() / ".cache" / "labkit"
-    return Path(root) / "models"
+    """$LABKIT_CACHE/models, else ~/.cache/labkit/models (corpora.cache_root)."""
+    return cache_root() / "models"
 
 
 def recipe_name() -> str:
-    """small-stories-<hash of the recipe>: a new recipe gets a new folder."""
+    """small-stories-<hash of the recipe>: a new recipe gets a new folder.
+
+    The model enters the hash with its sizes written out (``resolved()``), so
+    the same model spelled with or without its derived sizes is one recipe.
+    """
     recipe = {
-        "model": dataclasses.asdict(SMALL_MODEL),
+        "model": dataclasses.asdict(SMALL_MODEL.resolved()),
         "train": dataclasses.asdict(SMALL_TRAIN),
         "corpus": [CORPUS, CORPUS_BYTES],
     }
@@ -65,7 +69,6 @@ def train_small_model(folder: Path, progress: bool = False) -> None:
     """Run the recipe, writing model.safetensors, config.json and a run folder."""
     from safetensors.torch import save_model
 
-    from labkit.corpora import load_text
     from labkit.data import prepare_tokens
     from labkit.train.loop import train
 
@@ -79,25 +82,34 @@ def train_small_model(folder: Path, progress: bool = False) -> None:
         SMALL_TRAIN, out_dir=str(folder / "run"), progress=progress, keep_last=1
     )
     train(model, data, cfg, tokenizer=tokenizer)
-    save_model(model, str(folder / "model.safetensors.tmp"))
-    os.replace(folder / "model.safetensors.tmp", folder / "model.safetensors")
-    (folder / "config.json").write_text(
-        json.dumps(dataclasses.asdict(SMALL_MODEL), indent=1) + "\n"
-    )
+    # config.json first: model.safetensors, written last, marks the folder done
+    config = dataclasses.asdict(SMALL_MODEL.resolved())
+    write_atomic(folder / "config.json", (json.dumps(config, indent=1) + "\n").encode())
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_model(model, str(tmp))
 
 
 def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
     """The recipe's trained model (in eval mode) and its byte-level tokenizer.
 
-    Trains and caches it on first use; see the module docstring.
+    Trains and caches it on first use; see the module docstring. A folder
+    without model.safetensors (a run that was stopped) is trained afresh.
     """
     from safetensors.torch import load_model
 
     folder = models_dir() / recipe_name()
-    if not (folder / "model.safetensors").exists():
-        folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        shutil.rmtree(folder, ignore_errors=True)  # what a stopped run left
+        folder.mkdir(parents=True)
         train_small_model(folder, progress=progress)
-    config = GPTConfig(**json.loads((folder / "config.json").read_text()))
-    model = GPT(config)
-    load_model(model, str(folder / "model.safetensors"))
+    model = GPT(SMALL_MODEL)  # the folder's name is the hash of this config
+    try:
+        load_model(model, str(weights))
+    except Exception as e:  # safetensors' and torch's errors for a bad file
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ValueError(
+            f"{weights} cannot be loaded ({first}); delete {folder} and the "
+            f"next call trains it again"
+        ) from None
     return model.eval(), Tokenizer()

@@ -1,6 +1,7 @@
 """labkit.model: config validation, presets, shapes, KV-cache decoding, tracing."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -32,14 +33,65 @@ VARIANTS = {
 }
 
 
-def test_defaults_fill_kv_heads_and_mlp_width():
+def test_derived_sizes_are_none_until_resolved():
     cfg = GPTConfig(d_model=64, n_heads=4)
-    assert cfg.n_kv_heads == 4 and cfg.d_mlp == 256 and cfg.d_head == 16
+    assert (cfg.n_kv_heads, cfg.d_mlp, cfg.d_head) == (None, None, 16)
+    full = cfg.resolved()
+    assert (full.n_kv_heads, full.d_mlp) == (4, 256)
+    assert full.resolved() == full and GPT(cfg).cfg is cfg  # nothing filled in
 
 
-def test_config_is_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        TINY.n_layers = 3
+def test_replace_on_a_preset_follows_the_new_width_and_heads():
+    tiny = PRESETS["tiny"]  # d_model=64, n_heads=4, both sizes derived
+    wider = dataclasses.replace(tiny, d_model=32)
+    assert GPT(wider).blocks[0].mlp.up_proj.out_features == 4 * 32
+    assert wider.resolved().d_mlp == 128
+    fewer = dataclasses.replace(tiny, n_heads=2)  # n_kv_heads follows
+    attn = GPT(fewer).blocks[0].attn
+    assert (attn.n_heads, attn.n_kv_heads, attn.k_proj.out_features) == (2, 2, 64)
+
+
+def test_explicit_sizes_are_kept_by_replace():
+    llama = PRESETS["tiny-llama"]  # n_kv_heads=2, d_mlp=176 set by hand
+    wider = dataclasses.replace(llama, d_model=128, n_heads=8)
+    assert (wider.n_kv_heads, wider.d_mlp) == (2, 176)
+    with pytest.raises(ValueError, match="n_heads=3 is not divisible by n_kv_heads=2"):
+        dataclasses.replace(llama, n_heads=3, d_model=96)
+    back = dataclasses.replace(llama, d_mlp=None)  # derived again
+    assert back.resolved().d_mlp == 4 * 64
+
+
+def test_cli_set_follows_like_replace():
+    from labkit.cli import apply_overrides
+
+    def model_after(*sets):
+        return apply_overrides({"model": PRESETS["tiny"]}, list(sets))["model"]
+
+    narrow = GPT(model_after("model.d_model=32")).blocks[0]
+    assert narrow.mlp.up_proj.out_features == 4 * 32
+    assert GPT(model_after("model.n_heads=2")).blocks[0].attn.n_kv_heads == 2
+    assert model_after("model.d_mlp=100", "model.d_mlp=none").d_mlp is None
+
+
+def test_records_with_sizes_written_out_load_as_the_same_model():
+    # run.json and the small model's config.json before derived sizes were
+    # kept as None held them written out; both spellings build one model
+    old = dataclasses.asdict(PRESETS["tiny"].resolved())
+    assert (old["n_kv_heads"], old["d_mlp"]) == (4, 256)
+    loaded = GPTConfig(**json.loads(json.dumps(old)))
+    assert loaded.resolved() == PRESETS["tiny"].resolved()
+    shapes = {k: v.shape for k, v in GPT(loaded).state_dict().items()}
+    assert shapes == {k: v.shape for k, v in GPT(PRESETS["tiny"]).state_dict().items()}
+    new = dataclasses.asdict(PRESETS["tiny"])
+    assert GPTConfig(**json.loads(json.dumps(new))) == PRESETS["tiny"]
+
+
+def test_small_model_cache_key_ignores_how_sizes_are_spelled(monkeypatch):
+    from labkit import recipes
+
+    name = recipes.recipe_name()
+    monkeypatch.setattr(recipes, "SMALL_MODEL", recipes.SMALL_MODEL.resolved())
+    assert recipes.recipe_name() == name
 
 
 @pytest.mark.parametrize(
@@ -71,10 +123,23 @@ def test_config_reports_every_problem_at_once():
         dataclasses.replace(TINY, pos="x", norm="y")
 
 
-def test_presets_are_configs():
-    assert isinstance(PRESETS, dict)
-    assert all(isinstance(c, GPTConfig) for c in PRESETS.values())
-    assert PRESETS["llama3-8b"].n_kv_heads == 8
+# published shapes: (n_layers, n_heads, n_kv_heads, d_model, d_mlp, vocab, context)
+PUBLISHED_SHAPES = {
+    "gpt2": (12, 12, 12, 768, 3072, 50257, 1024),
+    "gpt2-medium": (24, 16, 16, 1024, 4096, 50257, 1024),
+    "gpt2-large": (36, 20, 20, 1280, 5120, 50257, 1024),
+    "gpt2-xl": (48, 25, 25, 1600, 6400, 50257, 1024),
+    "llama2-7b": (32, 32, 32, 4096, 11008, 32000, 4096),
+    "llama3-8b": (32, 32, 8, 4096, 14336, 128256, 8192),
+}
+
+
+@pytest.mark.parametrize("name", PUBLISHED_SHAPES)
+def test_presets_have_the_published_shapes(name):
+    c = PRESETS[name].resolved()
+    shape = (c.n_layers, c.n_heads, c.n_kv_heads, c.d_model, c.d_mlp)
+    assert shape + (c.vocab_size, c.context_len) == PUBLISHED_SHAPES[name]
+    assert c.d_head == (128 if name.startswith("llama") else 64)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -83,11 +148,14 @@ def test_gpt_logits_shape_and_attribute_names(seed, variant):
     model = GPT(cfg)
     idx = torch.randint(0, cfg.vocab_size, (3, 11))
     assert model(idx).shape == (3, 11, cfg.vocab_size)
-    block = model.blocks[0]
-    for name in ("norm_1", "attn", "norm_2", "mlp"):
-        assert hasattr(block, name)
-    for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
-        assert hasattr(block.attn, name)
+    modules = {k.rsplit(".", 1)[0] for k in model.state_dict()}
+    block = {m.removeprefix("blocks.0.") for m in modules if m.startswith("blocks.0.")}
+    want = {"norm_1", "attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.o_proj"}
+    if cfg.mlp != "none":
+        want |= {"norm_2", "mlp.up_proj", "mlp.down_proj"}
+    if cfg.mlp == "swiglu":
+        want.add("mlp.gate_proj")
+    assert block == want  # STYLE.md's names
     tied = model.lm_head.weight is model.tok_emb.weight
     assert tied == cfg.tie_weights
 
@@ -195,13 +263,3 @@ def test_small_presets_build_and_run(name):
 def test_gpt_shapes(B, T, layers, variant):
     cfg = dataclasses.replace(TINY, n_layers=layers, **VARIANTS[variant])
     assert GPT(cfg)(torch.zeros(B, T, dtype=torch.long)).shape == (B, T, 50)
-
-
-def test_counts_and_hf_loaders_are_reachable_from_labkit_model():
-    import labkit.model as model_mod
-    from labkit import counting, hf
-
-    assert model_mod.count_params is counting.count_params
-    assert model_mod.from_hf_gpt2 is hf.from_hf_gpt2
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        model_mod.nope  # noqa: B018
