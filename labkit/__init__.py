@@ -6,10 +6,15 @@ live (``from labkit.attention import MultiHeadAttention``); the names below are
 the short list for scripts.
 
 Importing ``labkit`` is cheap: the names are loaded on first use, so
-``import labkit.viz`` does not pay for ``import torch``.
+``import labkit.viz`` does not pay for ``import torch``. A submodule is
+reached the same way (``labkit.train`` is the training package, whose loop is
+``labkit.train.train``; ``labkit.sweep.sweep`` runs a sweep): no short name is
+also the name of a submodule, so ``labkit.X`` means one thing whatever was
+imported before.
 """
 
 from importlib import import_module
+from importlib.util import find_spec
 
 __version__ = "0.1.0"
 
@@ -32,13 +37,11 @@ _EXPORTS = {
     "from_hf_gpt2": "labkit.hf",
     "from_hf_llama": "labkit.hf",
     "TrainConfig": "labkit.train",
-    "train": "labkit.train",
     "generate": "labkit.sampling",
     "load_small_model": "labkit.recipes",
     "add_lora": "labkit.lora",
     "InductionConfig": "labkit.induction",
     "train_induction": "labkit.induction",
-    "sweep": "labkit.sweep",
     "fit_scaling_law": "labkit.scaling",
 }
 
@@ -47,5 +50,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name], __name__), name)
+        return getattr(import_module(_EXPORTS[name]), name)
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        return import_module(f"{__name__}.{name}")  # a submodule: labkit.corpora
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")
