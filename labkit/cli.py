@@ -10,14 +10,18 @@
 ``--set section.field=value`` changes one field of the model config
 (``model.``, labkit.model.GPTConfig) or the training config (``train.``,
 labkit.train.TrainConfig); an unknown key fails with the list of valid ones.
-Bad input exits with status 2 and one line: ``labkit: error: ...``.
+Bad input, and any error labkit raises (a bad file, a run that exists, a
+notebook cell that fails), exits with status 2 and one line:
+``labkit: error: ...``. Every value is checked before work starts.
 Each command is one ``add_<name>`` function that registers its subparser and
-sets its handler; ``labkit sweep`` lives in labkit.sweep.
+sets its handler; a handler imports what it runs. The run folder's layout and
+checks live in labkit.train.runfolder.
 """
 
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import typing
 from pathlib import Path
@@ -57,13 +61,6 @@ def make_tokenizer(choice: str, text: str):
     raise CLIError(f"--tokenizer {choice!r} is not one of: {TOKENIZERS}")
 
 
-def load_tokenizer(path: Path):
-    from labkit.tokenizer import CharTokenizer, Tokenizer
-
-    kind = json.loads(path.read_text()).get("format", "")
-    return CharTokenizer.load(path) if "char" in kind else Tokenizer.load(path)
-
-
 def parse_value(text: str, annotation):
     """Convert ``text`` to a dataclass field's type (int, float, bool, str,
     tuple of str, or any of these | None)."""
@@ -77,11 +74,27 @@ def parse_value(text: str, annotation):
             raise CLIError(f"{text!r} is not a boolean (true or false)")
         return text.lower() in ("true", "1")
     if typing.get_origin(annotation) is tuple:
-        return tuple(s for s in text.split(",") if s)
+        return parse_list(text)
     try:
-        return annotation(text)
+        value = annotation(text)
     except (TypeError, ValueError):
         raise CLIError(f"{text!r} is not a valid {annotation.__name__}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CLIError(f"{text!r} is not a finite number")
+    return value
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    """'a,b' -> ('a', 'b'); a JSON list ('["ROMEO:", "JULIET:"]') as written."""
+    if not text.startswith("["):
+        return tuple(s for s in text.split(",") if s)
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CLIError(f"{text!r} is not a JSON list ({e.msg})") from None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise CLIError(f"{text!r} is not a JSON list of strings")
+    return tuple(items)
 
 
 def apply_overrides(configs: dict, sets: list[str]) -> dict:
@@ -132,37 +145,55 @@ def add_train(sub) -> None:
         metavar="SECTION.FIELD=V",
         help="override a model.* or train.* field (repeatable)",
     )
-    p.add_argument("--out", required=True, help="the run folder")
-    p.add_argument("--resume", action="store_true", help="continue the run")
+    p.add_argument("--out", required=True, help="the run folder (a new one)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.set_defaults(handler=cmd_train)
 
 
-def cmd_train(args) -> int:
-    from labkit.data import prepare_tokens
-    from labkit.model import GPT, PRESETS
-    from labkit.train import TrainConfig, train
+def train_configs(args) -> tuple:
+    """(model config, train config) from --preset and --set, checked."""
+    from labkit.model import PRESETS
+    from labkit.train import TrainConfig, pick_device
 
-    out = Path(args.out)
-    text = load_corpus(args.corpus)
-    tokenizer = make_tokenizer(args.tokenizer, text)
-    model_cfg = dataclasses.replace(
-        PRESETS[args.preset], vocab_size=tokenizer.vocab_size
-    )
     configs = apply_overrides(
-        {"model": model_cfg, "train": TrainConfig(out_dir=str(out))}, args.set
+        {"model": PRESETS[args.preset], "train": TrainConfig(out_dir=args.out)},
+        args.set,
     )
-    cfg = dataclasses.replace(configs["train"], out_dir=str(out), resume=args.resume)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(out / "tokenizer.json")
-    data = prepare_tokens(text, tokenizer, out / "tokens", seed=cfg.seed)
+    cfg = dataclasses.replace(configs["train"], out_dir=args.out, resume=args.resume)
+    pick_device(cfg.device)  # a device this machine lacks fails now
+    return configs["model"], cfg
+
+
+def cmd_train(args) -> int:
     import torch
 
+    from labkit.model import GPT
+    from labkit.train import runfolder, train
+
+    out = Path(args.out)
+    runfolder.check_run_folder(out, args.resume)
+    model_cfg, cfg = train_configs(args)
+    text = load_corpus(args.corpus)
+    tokenizer = make_tokenizer(args.tokenizer, text)
+    if not any(s.startswith("model.vocab_size=") for s in args.set):
+        model_cfg = dataclasses.replace(model_cfg, vocab_size=tokenizer.vocab_size)
+    elif model_cfg.vocab_size < tokenizer.vocab_size:
+        raise CLIError(
+            f"--set model.vocab_size={model_cfg.vocab_size} is smaller than the "
+            f"tokenizer's vocabulary ({tokenizer.vocab_size} tokens)"
+        )
+    if args.resume:
+        data = runfolder.resume_inputs(out, text, tokenizer, args.tokenizer)
+    else:
+        data = runfolder.save_inputs(out, text, tokenizer, cfg.seed)
     torch.manual_seed(cfg.seed)
-    result = train(GPT(configs["model"]), data, cfg, tokenizer=tokenizer)
-    last = result.evals[-1] if result.evals else {}
+    result = train(GPT(model_cfg), data, cfg, tokenizer=tokenizer)
+    if not result.evals:
+        print(f"{out} is already at step {result.step} of train.steps={cfg.steps}")
+        return 0
     print(
         f"trained {result.step} steps in {result.wall_s:.1f} s; "
-        f"val loss {last.get('val_loss', float('nan')):.4f}; run folder {out}"
+        f"val loss {result.evals[-1]['val_loss']:.4f}; run folder {out}"
     )
     return 0
 
@@ -177,30 +208,29 @@ def add_sample(sub) -> None:
     )
     p.add_argument("run", help="run folder")
     p.add_argument("--prompt", default="Once upon a time")
-    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--max-new-tokens", type=int, default=200, help="at least 1")
     p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N, mps")
     p.set_defaults(handler=cmd_sample)
 
 
 def cmd_sample(args) -> int:
-    from labkit.model import GPT, GPTConfig
-    from labkit.sampling import stream_text
-    from labkit.train.checkpoint import list_checkpoints, load_checkpoint
+    from labkit.sampling import check_sampling, stream_text
+    from labkit.train import pick_device
+    from labkit.train.runfolder import load_run
 
-    run = Path(args.run)
-    found = list_checkpoints(run / "checkpoints")
-    if not found or not (run / "tokenizer.json").exists():
-        raise CLIError(
-            f"{run} has no checkpoint and tokenizer: not a run folder "
-            f"made by `labkit train`"
-        )
-    info = json.loads((found[-1] / "state.json").read_text())
-    model = GPT(GPTConfig(**info["model_config"]))
-    load_checkpoint(found[-1], model)
-    tokenizer = load_tokenizer(run / "tokenizer.json")
+    if args.max_new_tokens < 1:
+        raise CLIError(f"--max-new-tokens {args.max_new_tokens} must be at least 1")
+    try:
+        check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
+    except ValueError as e:
+        raise CLIError(f"--{str(e).replace('_', '-')}") from None
+    device = pick_device(args.device)
+    model, tokenizer = load_run(Path(args.run))
+    model.to(device)
     print(args.prompt, end="", flush=True)
     for piece in stream_text(
         model,
@@ -280,23 +310,8 @@ def add_run(sub) -> None:
     p.set_defaults(handler=cmd_run)
 
 
-def literal(text: str):
-    """'3' -> 3, '0.1' -> 0.1, 'true' -> True, 'none' -> None, else the text."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def cmd_run(args) -> int:
-    from labkit.experiments import run_notebook
+    from labkit.experiments import literal, run_notebook
 
     notebook = Path(args.notebook)
     if not notebook.is_file():
@@ -307,13 +322,46 @@ def cmd_run(args) -> int:
     return 0
 
 
-# --- entry point -------------------------------------------------------------------
+# --- labkit sweep -----------------------------------------------------------------
 def add_sweep(sub) -> None:
-    from labkit.sweep import add_sweep_command
+    p = sub.add_parser(
+        "sweep",
+        help="run a notebook over a grid of parameters",
+        description="Run NOTEBOOK once per combination of the -p values with "
+        "papermill, WORKERS kernels at a time; results.csv/results.json in the "
+        "sweep folder. Points already done with the same code are reused.",
+        epilog="example: labkit sweep notebooks/experiments/train_one.ipynb "
+        "-p lr 0.001,0.003 -p d_model 32,64 --workers 2",
+    )
+    p.add_argument("notebook")
+    add_param_option(
+        p, "V1,V2", "a parameter and its comma-separated values (repeatable)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="parallel runs")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="sweep folder (default: _build/sweeps/NOTEBOOK_NAME)",
+    )
+    p.set_defaults(handler=cmd_sweep)
 
-    add_sweep_command(sub)
+
+def cmd_sweep(args) -> int:
+    from labkit.experiments import literal
+    from labkit.sweep import default_folder, failed, sweep
+
+    grid = {name: [literal(v) for v in values.split(",")] for name, values in args.p}
+    rows = sweep(args.notebook, grid, out_dir=args.out, workers=args.workers)
+    folder = Path(args.out or default_folder(args.notebook))
+    for row in rows:
+        params = ", ".join(f"{k}={row[k]}" for k in grid)
+        note = "reused" if row["reused"] else f"{row['seconds']} s"
+        print(f"{row['status']:6} {params} ({note}) {row['error']}".rstrip())
+    print(f"{len(rows)} runs, {len(failed(rows))} failed: {folder / 'results.csv'}")
+    return 1 if failed(rows) else 0
 
 
+# --- entry point -------------------------------------------------------------------
 COMMANDS = [add_train, add_sample, add_tokenize, add_run, add_sweep]
 
 
@@ -341,13 +389,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_labkit_error(e: BaseException) -> bool:
+    """Errors that are the input's fault, not labkit's: bad values and files
+    (ValueError, OSError) and every error class labkit defines."""
+    return isinstance(e, (ValueError, OSError)) or type(e).__module__.startswith(
+        "labkit."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"labkit: error: {message}", file=sys.stderr)
+    except Exception as e:
+        if not is_labkit_error(e):
+            raise  # a bug in labkit: the traceback is what a report needs
+        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"labkit: error: {message or type(e).__name__}", file=sys.stderr)
         return 2
 
 

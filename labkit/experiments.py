@@ -36,6 +36,37 @@ class ParameterError(ValueError):
     """A notebook parameter is unknown, of the wrong type, or not declared."""
 
 
+class NotebookFailed(RuntimeError):
+    """A cell of a run notebook raised. ``ename`` and ``evalue`` are the
+    error's type name and message; ``cell`` the cell's number (from 1) in the
+    executed copy ``out``, ``exec_count`` the In [N] it shows."""
+
+    def __init__(self, notebook, out, cell, exec_count, ename: str, evalue: str):
+        self.notebook, self.out, self.cell = notebook, out, cell
+        self.exec_count, self.ename, self.evalue = exec_count, ename, evalue
+        first = (evalue.strip().splitlines() or [""])[0]
+        super().__init__(
+            f"{notebook} failed in cell {cell} (In [{exec_count}]) with {ename}: "
+            f"{first} (the executed notebook, with the traceback: {out})"
+        )
+
+
+def literal(text: str):
+    """A command-line value as Python: '3' -> 3, '0.1' -> 0.1, 'true' -> True,
+    'none' -> None, anything else -> the text itself."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _type_ok(value: Any, type_name: str) -> bool:
     """True if ``value`` fits the annotation ``type_name`` ('int', 'str | None')."""
     names = [n.strip() for n in type_name.split("|")]
@@ -147,25 +178,34 @@ def run_notebook(
     Safe to call from several threads at once (labkit.sweep does): papermill's
     own ``cwd=`` calls os.chdir, which would move every thread of the process,
     so the kernel is started in ``cwd`` instead (nbclient's resources path).
-    Errors raised in the notebook come back as PapermillExecutionError.
+    A cell that raises ends the run with NotebookFailed (the cell, the error).
     """
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     params = dict(params or {})
     validate_parameters(notebook, params)
     notebook = Path(notebook)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebook),
-        str(out),
-        parameters=params,
-        progress_bar=False,
-        execution_timeout=timeout,
-        resources={"metadata": {"path": str(Path(cwd or notebook.parent).resolve())}},
-        # the kernel's own log lines (a TCP warning, the interrupt before
-        # shutdown) would otherwise land in the caller's output
-        extra_arguments=["--log-level=CRITICAL"],
-    )
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(out),
+            parameters=params,
+            progress_bar=False,
+            execution_timeout=timeout,
+            resources={
+                "metadata": {"path": str(Path(cwd or notebook.parent).resolve())}
+            },
+            # the kernel's own log lines (a TCP warning, the interrupt before
+            # shutdown) would otherwise land in the caller's output
+            extra_arguments=["--log-level=CRITICAL"],
+        )
+    except PapermillExecutionError as e:
+        cell = e.cell_index + 1
+        raise NotebookFailed(
+            notebook, out, cell, e.exec_count, e.ename, e.evalue
+        ) from e
     return read_records(out)
 
 

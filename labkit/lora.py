@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
+
+from labkit.train.files import FileFormatError, read_safetensors
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("up_proj", "gate_proj", "down_proj")
@@ -100,6 +104,23 @@ def lora_layers(model: nn.Module) -> dict[str, LoRALinear]:
     return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
 
 
+def _chosen_linears(model: nn.Module, targets) -> dict[str, nn.Linear]:
+    """The plain nn.Linear layers whose attribute name is in ``targets``.
+
+    Raises ValueError, listing the linear layers the model has, when none is.
+    """
+    linears = {
+        n: m for n, m in model.named_modules() if type(m) is nn.Linear
+    }  # type() not isinstance(): a LoRALinear is an nn.Linear
+    chosen = {n: m for n, m in linears.items() if n.rsplit(".", 1)[-1] in targets}
+    if not chosen:
+        kinds = sorted({n.rsplit(".", 1)[-1] for n in linears})
+        raise ValueError(
+            f"no linear layer named {list(targets)}; the model has {kinds}"
+        )
+    return chosen
+
+
 def add_lora(
     model: nn.Module,
     targets: tuple[str, ...] = TARGETS,
@@ -115,22 +136,14 @@ def add_lora(
     _check_rank_alpha(rank, alpha)
     if lora_layers(model):
         raise ValueError("model already has LoRA adapters; merge or load instead")
-    linears = {
-        n: m for n, m in model.named_modules() if type(m) is nn.Linear
-    }  # type() not isinstance(): a LoRALinear is an nn.Linear
-    chosen = [n for n in linears if n.rsplit(".", 1)[-1] in targets]
-    if not chosen:
-        kinds = sorted({n.rsplit(".", 1)[-1] for n in linears})
-        raise ValueError(
-            f"no linear layer named {list(targets)}; the model has {kinds}"
-        )
+    chosen = _chosen_linears(model, targets)
     for p in model.parameters():  # only now: a failed call leaves the model as is
         p.requires_grad_(False)
-    for name in chosen:
+    for name, linear in chosen.items():
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        setattr(parent, attr, LoRALinear(linears[name], rank, alpha))
-    return chosen
+        setattr(parent, attr, LoRALinear(linear, rank, alpha))
+    return list(chosen)
 
 
 def merge_lora(model: nn.Module) -> None:
@@ -159,9 +172,9 @@ def trainable_parameters(model: nn.Module) -> int:
 
 def save_lora(model: nn.Module, path: str | Path) -> Path:
     """Save only the adapters (safetensors), with rank, alpha and targets as
-    metadata. Adapters must be unmerged (a merged weight is not what is saved)."""
-    from safetensors.torch import save_file
-
+    metadata. Adapters must be unmerged (a merged weight is not what is saved).
+    Written to a temporary file first, then renamed (a kill leaves no half file).
+    """
     layers = lora_layers(model)
     if not layers:
         raise ValueError("model has no LoRA adapters to save; call add_lora first")
@@ -175,58 +188,94 @@ def save_lora(model: nn.Module, path: str | Path) -> Path:
     }
     tensors = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
     path = Path(path)
-    save_file(tensors, str(path), metadata=meta)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
     return path
 
 
-def _check_fits(model: nn.Module, tensors: dict, meta: dict, path) -> None:
-    """Raise ValueError unless the file's adapters match the model's, name for
-    name, in rank and in alpha."""
-    own = lora_state_dict(model)
-    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+def _read_adapters(path) -> tuple[dict, int, float, tuple[str, ...]]:
+    """(tensors, rank, alpha, targets) of a file written by save_lora, with
+    every part checked (FileFormatError naming the file)."""
+    tensors, meta = read_safetensors(path)
+    if not {"rank", "alpha", "targets"} <= set(meta):
+        raise FileFormatError(
+            f"{path} has no rank/alpha/targets metadata: not written by save_lora"
+        )
+    try:
+        rank, alpha = int(meta["rank"]), float(meta["alpha"])
+        targets = tuple(json.loads(meta["targets"]))
+        _check_rank_alpha(rank, alpha)
+    except (TypeError, ValueError) as e:
+        raise FileFormatError(
+            f"{path}: bad rank/alpha/targets metadata ({e})"
+        ) from None
+    if not targets or not set(targets) <= set(TARGETS) or not math.isfinite(alpha):
+        raise FileFormatError(
+            f"{path}: metadata targets {list(targets)}, alpha {alpha}: targets must "
+            f"be among {list(TARGETS)}, alpha finite"
+        )
+    return tensors, rank, alpha, targets
+
+
+def _expected_adapters(model, path, rank, alpha, targets) -> dict[str, tuple]:
+    """Adapter name -> shape the model has (or would get from add_lora)."""
+    layers = lora_layers(model)
+    if not layers:
+        chosen = _chosen_linears(model, targets)
+        dims = {n: (m.in_features, m.out_features) for n, m in chosen.items()}
+    else:
+        wrong = [
+            f"{n} (rank {m.rank}, alpha {m.alpha:g})"
+            for n, m in layers.items()
+            if (m.rank, m.alpha) != (rank, alpha)
+        ]
+        if wrong:
+            raise ValueError(
+                f"{path} holds rank {rank}, alpha {alpha} adapters; "
+                f"the model has {wrong[:2]}"
+            )
+        dims = {n: (m.in_features, m.out_features) for n, m in layers.items()}
+    shapes = {}
+    for name, (d_in, d_out) in dims.items():
+        shapes[f"{name}.lora_A"] = (rank, d_in)
+        shapes[f"{name}.lora_B"] = (d_out, rank)
+    return shapes
+
+
+def _check_fits(expected: dict, tensors: dict, path) -> None:
+    """Raise ValueError unless the file holds exactly the expected adapters,
+    each of its expected shape."""
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         raise ValueError(
             f"{path}: adapters do not fit the model; "
             f"missing {missing[:4]}, unexpected {extra[:4]}"
         )
-    wrong = [
-        f"{n} (rank {m.rank}, alpha {m.alpha:g})"
-        for n, m in lora_layers(model).items()
-        if (m.rank, m.alpha) != (int(meta["rank"]), float(meta["alpha"]))
-    ]
-    if wrong:
-        raise ValueError(
-            f"{path} holds rank {meta['rank']}, alpha {meta['alpha']} adapters; "
-            f"the model has {wrong[:2]}"
-        )
+    for name, shape in expected.items():
+        t = tensors[name]
+        if tuple(t.shape) != shape or not t.is_floating_point():
+            raise ValueError(
+                f"{path}: adapters do not fit the model; {name} is {t.dtype} "
+                f"{tuple(t.shape)}, the model needs a float {shape} "
+                f"(another width, or another rank)"
+            )
 
 
 def load_lora(model: nn.Module, path: str | Path) -> None:
     """Load adapters saved by ``save_lora`` into ``model``.
 
     A model without adapters gets them first (rank, alpha, targets from the
-    file). Every tensor must match a layer: missing or unexpected names, or
-    another rank or alpha than the model's adapters, raise ValueError naming
-    them.
+    file). The whole file is checked before the model is touched: a file that
+    is not a save_lora file (FileFormatError), missing or unexpected names,
+    another shape, rank or alpha than the model's adapters (ValueError naming
+    them) all leave the model exactly as it was.
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if not {"rank", "alpha", "targets"} <= set(meta):
-        raise ValueError(
-            f"{path} has no rank/alpha/targets metadata: not written by save_lora"
-        )
+    tensors, rank, alpha, targets = _read_adapters(path)
+    _check_fits(_expected_adapters(model, path, rank, alpha, targets), tensors, path)
     if not lora_layers(model):
-        add_lora(
-            model,
-            tuple(json.loads(meta["targets"])),
-            int(meta["rank"]),
-            float(meta["alpha"]),
-        )
-    tensors = load_file(str(path))
-    _check_fits(model, tensors, meta, path)
+        add_lora(model, targets, rank, alpha)
     with torch.no_grad():
         for name, layer in lora_layers(model).items():
             layer.unmerge()

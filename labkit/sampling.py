@@ -24,6 +24,7 @@ Built in: notebooks/12_sampling.ipynb.
 Left out on purpose: beam search, repetition penalties, speculative decoding.
 """
 
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -69,8 +70,8 @@ def next_token_probs(
     temperature=0 means greedy: all the mass on the argmax.
     Shapes: (..., V) -> (..., V), rows sum to 1.
     """
-    if temperature < 0:
-        raise ValueError(f"temperature={temperature} must be >= 0")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature={temperature} must be a finite number >= 0")
     logits = logits.float()
     if temperature == 0:
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
@@ -80,6 +81,31 @@ def next_token_probs(
     if top_p is not None:
         logits = top_p_filter(logits, top_p)
     return torch.softmax(logits, dim=-1)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_sampling(
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> None:
+    """Raise ValueError, naming the argument, unless every setting is usable:
+    max_new_tokens >= 0, a finite temperature >= 0, top_k >= 1, 0 < top_p <= 1.
+    """
+    if not _is_int(max_new_tokens) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens!r} must be an integer >= 0")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature):
+        raise ValueError(f"temperature={temperature!r} must be a finite number >= 0")
+    if temperature < 0:
+        raise ValueError(f"temperature={temperature} must be >= 0")
+    if top_k is not None and (not _is_int(top_k) or top_k < 1):
+        raise ValueError(f"top_k={top_k!r} must be a positive integer")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ValueError(f"top_p={top_p!r} must be in (0, 1]")
 
 
 def _as_rows(prompts) -> list[list[int]]:
@@ -108,6 +134,7 @@ def stream_tokens(
     Rows that produced ``eos_id`` yield it again until all rows are done.
     Shapes: prompts: list of token lists (or a (B, T) tensor); yields (B,) long.
     """
+    check_sampling(max_new_tokens, temperature, top_k, top_p)
     rows = _as_rows(prompts)
     device = next(model.parameters()).device
     context_len = model.cfg.context_len
@@ -175,9 +202,8 @@ def generate(
     each step's (B,) tokens as they are produced (streaming).
     Shapes: prompts: B lists of token ids (any lengths) -> B lists.
     """
+    check_sampling(max_new_tokens, temperature, top_k, top_p)
     rows = _as_rows(prompts)
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 0")
     lengths = [len(r) for r in rows]
     t0 = min(lengths)
     out: list[list[int]] = [[] for _ in rows]

@@ -15,7 +15,9 @@ labkit's sources), so a grown grid only runs its new points, and editing the
 notebook or labkit runs everything again. Failed points are always retried.
 
 The command line does the same: ``labkit sweep NOTEBOOK -p lr 1e-3,3e-3``
-(registered in labkit.cli).
+(labkit.cli). Every file here is written atomically (a temporary file, then
+os.replace), and a status file that cannot be read counts as a point not yet
+done, so a sweep killed at any moment runs again.
 Built in: notebooks/14_experiments_with_papermill.ipynb.
 Leaves out on purpose: scheduling across machines, random or Bayesian search.
 """
@@ -24,8 +26,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
+import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +42,15 @@ from labkit.experiments import (
     run_notebook,
     validate_parameters,
 )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and os.replace: a kill leaves the old
+    file or the new one, never half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:  # csv's own \r\n
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -109,9 +122,13 @@ def _run_point(notebook: Path, out: Path, params: dict, cwd: Path, timeout) -> d
 
 
 def _done(status_file: Path, params: dict, version: str) -> dict | None:
-    if not status_file.exists():
+    """The saved outcome if this point already ran ok with this code."""
+    try:
+        saved = json.loads(status_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent, or unreadable: run it again
         return None
-    saved = json.loads(status_file.read_text())
+    if not isinstance(saved, dict):
+        return None
     as_saved = json.loads(json.dumps(params, default=str))  # tuples -> lists
     same = saved.get("params") == as_saved and saved.get("code_version") == version
     kept = status_file.with_suffix(".ipynb").exists()
@@ -194,8 +211,9 @@ def _run_all(points, todo, folder: Path, run: tuple, workers: int, version: str)
                 error = f"{type(e).__name__}: {e}".splitlines()[0]
                 outcome = dict(status="failed", error=error, seconds=0, records={})
             outcome.update(params=points[i], code_version=version)
-            (folder / f"{point_name(points[i])}.json").write_text(
-                json.dumps(outcome, indent=1, default=str) + "\n"
+            _write_atomic(
+                folder / f"{point_name(points[i])}.json",
+                json.dumps(outcome, indent=1, default=str) + "\n",
             )
             outcomes[i] = dict(outcome, reused=False)
     return outcomes
@@ -219,61 +237,21 @@ def write_table(rows: list[dict], folder: str | Path) -> None:
     """results.json (the list of dicts) and results.csv (lists and dicts as
     JSON text) in ``folder``; columns are the union of every row's keys."""
     folder = Path(folder)
-    (folder / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    _write_atomic(folder / "results.json", json.dumps(rows, indent=1) + "\n")
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(folder / "results.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {
-                    k: json.dumps(v) if isinstance(v, (list, dict)) else v
-                    for k, v in row.items()
-                }
-            )
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                for k, v in row.items()
+            }
+        )
+    _write_atomic(folder / "results.csv", text.getvalue())
 
 
 def failed(rows: list[dict]) -> list[dict]:
     """The rows whose run failed (each with its error)."""
     return [r for r in rows if r["status"] != "ok"]
-
-
-# --- labkit sweep ----------------------------------------------------------------
-def add_sweep_command(subparsers) -> None:
-    """Register ``labkit sweep`` on the CLI's subparsers."""
-    from labkit.cli import add_param_option
-
-    p = subparsers.add_parser(
-        "sweep",
-        help="run a notebook over a grid of parameters",
-        description="Run NOTEBOOK once per combination of the -p values with "
-        "papermill, WORKERS kernels at a time; results.csv/results.json in the "
-        "sweep folder. Points already done with the same code are reused.",
-        epilog="example: labkit sweep notebooks/experiments/train_one.ipynb "
-        "-p lr 0.001,0.003 -p d_model 32,64 --workers 2",
-    )
-    p.add_argument("notebook")
-    add_param_option(
-        p, "V1,V2", "a parameter and its comma-separated values (repeatable)"
-    )
-    p.add_argument("--workers", type=int, default=2, help="parallel runs")
-    p.add_argument(
-        "--out",
-        default=None,
-        help="sweep folder (default: _build/sweeps/NOTEBOOK_NAME)",
-    )
-    p.set_defaults(handler=cmd_sweep)
-
-
-def cmd_sweep(args) -> int:
-    from labkit.cli import literal
-
-    grid = {name: [literal(v) for v in values.split(",")] for name, values in args.p}
-    rows = sweep(args.notebook, grid, out_dir=args.out, workers=args.workers)
-    folder = Path(args.out or default_folder(args.notebook))
-    for row in rows:
-        params = ", ".join(f"{k}={row[k]}" for k in grid)
-        note = "reused" if row["reused"] else f"{row['seconds']} s"
-        print(f"{row['status']:6} {params} ({note}) {row['error']}".rstrip())
-    print(f"{len(rows)} runs, {len(failed(rows))} failed: {folder / 'results.csv'}")
-    return 1 if failed(rows) else 0

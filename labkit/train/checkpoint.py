@@ -10,70 +10,48 @@ A checkpoint is a folder ``checkpoints/step_000100/`` holding
 
 The folder is first written as ``.step_000100.tmp``, every file flushed to
 disk, then renamed: a process killed while saving leaves only a temporary
-folder, which loading ignores, and the previous checkpoint stays loadable.
-Loading reads tensors and JSON only; nothing is ever unpickled.
-Built in: notebooks/11_training_loop.ipynb (save, kill, resume).
+folder, which loading ignores. Deleting goes the same way backwards: a folder
+is renamed to ``.step_000100.del`` (at once no longer a checkpoint), then
+removed; leftovers of either kind are cleaned at the next prune.
+Loading checks every file first (names, shapes, finite values, the JSON's
+entries) and only then changes the model, optimizer and generator: a bad file
+is a FileFormatError naming it, and leaves them as they were. Nothing is ever
+unpickled. Built in: notebooks/11_training_loop.ipynb (save, kill, resume).
 """
 
+import dataclasses
 import json
 import os
 import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import save_file, save_model
+
+from labkit.model import GPT, GPTConfig
+from labkit.train import state as state_mod
+from labkit.train.files import (
+    FileFormatError,
+    finite_number,
+    fsync_file,
+    read_json,
+    read_safetensors,
+    require,
+)
 
 PREFIX = "step_"
 FORMAT = "labkit.checkpoint/1"
+FILES = ("model.safetensors", "state.safetensors", "state.json")
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def optimizer_to_flat(optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimizer state_dict into tensors and JSON-able settings."""
-    sd = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for idx, state in sd["state"].items():
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{idx}.{key}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def optimizer_from_flat(optimizer, tensors: dict, info: dict) -> None:
-    """Load what ``optimizer_to_flat`` split back into ``optimizer``."""
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
-    for key, value in info["scalars"].items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    groups = [dict(g) for g in info["param_groups"]]
-    for g in groups:
-        if "betas" in g:
-            g["betas"] = tuple(g["betas"])
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
-def rng_tensors(generator: torch.Generator) -> dict[str, torch.Tensor]:
-    out = {"rng.torch": torch.get_rng_state(), "rng.data": generator.get_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        out["rng.cuda"] = torch.cuda.get_rng_state()
-    return out
-
-
-def restore_rng(tensors: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(tensors["rng.torch"])
-    generator.set_state(tensors["rng.data"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
+def _remove_dir(folder: Path) -> None:
+    """Rename, then delete: a kill midway leaves a '.del' folder, not a
+    half-deleted checkpoint."""
+    doomed = folder.with_name(f".{folder.name}.del")
+    if doomed.exists():
+        shutil.rmtree(doomed)
+    os.replace(folder, doomed)
+    shutil.rmtree(doomed)
 
 
 def save_checkpoint(
@@ -88,15 +66,15 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir()
     save_model(model, str(tmp / "model.safetensors"))
-    tensors, optim_info = optimizer_to_flat(optimizer)
-    tensors.update(rng_tensors(generator))
+    tensors, optim_info = state_mod.optimizer_to_flat(optimizer)
+    tensors.update(state_mod.rng_tensors(generator))
     save_file(tensors, str(tmp / "state.safetensors"))
     record = {"format": FORMAT, "step": step, "optimizer": optim_info, **info}
     (tmp / "state.json").write_text(json.dumps(record, indent=1) + "\n")
-    for name in ("model.safetensors", "state.safetensors", "state.json"):
-        _fsync(tmp / name)
+    for name in FILES:
+        fsync_file(tmp / name)
     if final.exists():  # the same step saved again (after a resume)
-        shutil.rmtree(final)
+        _remove_dir(final)
     os.replace(tmp, final)
     return final
 
@@ -109,27 +87,64 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     found = [
         p
         for p in ckpt_dir.iterdir()
-        if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").exists()
+        if p.is_dir()
+        and p.name.startswith(PREFIX)
+        and p.name[len(PREFIX) :].isdigit()
+        and (p / "state.json").exists()
     ]
     return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
 
 
 def read_info(ckpt: Path) -> dict:
-    return json.loads((Path(ckpt) / "state.json").read_text())
+    """The checkpoint's state.json, checked: format, step (matching the folder
+    name), optimizer settings, model config, losses."""
+    path = Path(ckpt) / "state.json"
+    info = read_json(path, "a checkpoint's state.json")
+    require(info, {"format": str, "step": int, "optimizer": dict}, path)
+    if info["format"] != FORMAT:
+        raise FileFormatError(
+            f"{path} has format {info['format']!r}; labkit reads {FORMAT!r}"
+        )
+    name = Path(ckpt).name
+    if name.startswith(PREFIX) and name[len(PREFIX) :] != f"{info['step']:06d}":
+        raise FileFormatError(f"{path} says step {info['step']}, its folder {name}")
+    if info["step"] < 0:
+        raise FileFormatError(f"{path}: step {info['step']} is negative")
+    if info.get("model_config") is not None:
+        require(info, {"model_config": dict}, path)
+    for key in ("val_loss", "best_val_loss"):
+        if info.get(key) is not None and not finite_number(info[key]):
+            raise FileFormatError(f"{path}: {key} is {info[key]!r}, not a number")
+    return info
 
 
 def best_checkpoint(ckpt_dir: Path) -> Path | None:
     """The checkpoint with the lowest recorded val_loss (None if none has one)."""
-    scored = [
-        (read_info(p)["val_loss"], p)
-        for p in list_checkpoints(ckpt_dir)
-        if read_info(p).get("val_loss") is not None
-    ]
+    scored = [(read_info(p).get("val_loss"), p) for p in list_checkpoints(ckpt_dir)]
+    scored = [(loss, p) for loss, p in scored if loss is not None]
     return min(scored, key=lambda s: s[0])[1] if scored else None
 
 
+def clean_leftovers(ckpt_dir: Path) -> list[Path]:
+    """Remove the '.tmp' and '.del' folders a kill left behind; return them."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    left = [
+        p
+        for p in ckpt_dir.iterdir()
+        if p.is_dir() and p.name.startswith(".") and p.suffix in (".tmp", ".del")
+    ]
+    for p in left:
+        shutil.rmtree(p)
+    return left
+
+
 def prune(ckpt_dir: Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest ``keep_last`` and the best; return the deleted."""
+    """Delete all but the newest ``keep_last`` and the best; return the deleted.
+
+    Also removes what a killed save or prune left behind.
+    """
     ckpts = list_checkpoints(ckpt_dir)
     keep = set(ckpts[-keep_last:])
     best = best_checkpoint(ckpt_dir)
@@ -137,7 +152,8 @@ def prune(ckpt_dir: Path, keep_last: int) -> list[Path]:
         keep.add(best)
     gone = [p for p in ckpts if p not in keep]
     for p in gone:
-        shutil.rmtree(p)
+        _remove_dir(p)
+    clean_leftovers(ckpt_dir)
     return gone
 
 
@@ -155,13 +171,75 @@ def config_differences(saved: dict, now: dict) -> list[str]:
     return out
 
 
+def check_weights(model, tensors: dict, path: Path) -> dict[str, torch.Tensor]:
+    """The full state dict to load into ``model`` from a file's tensors.
+
+    A tied weight is stored under one of its names; the others get the same
+    tensor. Raises FileFormatError naming ``path`` for a missing, unexpected,
+    mis-shaped or non-float tensor, before anything is loaded.
+    """
+    own = model.state_dict()
+    aliases: dict[tuple, list[str]] = {}
+    for name, t in own.items():  # names sharing storage are one tensor
+        key = (t.data_ptr(), t.shape) if t.numel() else (name,)
+        aliases.setdefault(key, []).append(name)
+    full, missing = {}, []
+    for names in aliases.values():
+        stored = [n for n in names if n in tensors]
+        if not stored:
+            missing.append(names[0])
+        full.update({n: tensors[stored[0]] for n in names if stored})
+    extra = sorted(set(tensors) - set(own))
+    if missing or extra:
+        raise FileFormatError(
+            f"{path} does not hold this model's weights: missing {missing[:4]}, "
+            f"unexpected {extra[:4]}"
+        )
+    for name, t in full.items():
+        if t.shape != own[name].shape:
+            raise FileFormatError(
+                f"{path}: {name!r} has shape {tuple(t.shape)}, the model's "
+                f"{tuple(own[name].shape)}"
+            )
+        if own[name].is_floating_point() and not t.is_floating_point():
+            raise FileFormatError(f"{path}: {name!r} is {t.dtype}, not a float")
+    return full
+
+
+def model_from_checkpoint(ckpt: Path):
+    """A labkit GPT built from a checkpoint's model_config, its weights loaded.
+
+    Raises FileFormatError naming state.json when the config is absent or is
+    not a valid GPTConfig, and as load_checkpoint for the weights.
+    """
+    path = Path(ckpt) / "state.json"
+    info = read_info(ckpt)
+    saved = info.get("model_config")
+    if saved is None:
+        raise FileFormatError(f"{path} has no model_config: cannot build the model")
+    known = {f.name for f in dataclasses.fields(GPTConfig)}
+    if set(saved) - known:
+        raise FileFormatError(
+            f"{path}: model_config has unknown fields {sorted(set(saved) - known)}"
+        )
+    try:
+        model = GPT(GPTConfig(**saved))
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise FileFormatError(
+            f"{path}: model_config is not a valid GPTConfig: {e}"
+        ) from None
+    load_checkpoint(ckpt, model)
+    return model
+
+
 def load_checkpoint(
     ckpt: Path, model, optimizer=None, generator=None, model_config=None
 ) -> dict:
     """Load weights (and optimizer and RNG when given) from a checkpoint folder.
 
     With ``model_config`` (a dict), refuse a checkpoint of another model shape,
-    listing the differing fields. Returns the state.json record.
+    listing the differing fields. Every file is checked before anything is
+    loaded (FileFormatError naming the file). Returns the state.json record.
     """
     ckpt = Path(ckpt)
     info = read_info(ckpt)
@@ -172,11 +250,28 @@ def load_checkpoint(
                 f"cannot resume from {ckpt}: the model config differs: "
                 + "; ".join(diff)
             )
-    load_model(model, str(ckpt / "model.safetensors"))
+    path = ckpt / "model.safetensors"
+    weights = check_weights(model, read_safetensors(path)[0], path)
+    tensors: dict = {}
     if optimizer is not None or generator is not None:
-        tensors = load_file(str(ckpt / "state.safetensors"))
+        path = ckpt / "state.safetensors"
+        tensors = read_safetensors(path)[0]
         if optimizer is not None:
-            optimizer_from_flat(optimizer, tensors, info["optimizer"])
+            state_mod.check_optimizer_state(
+                optimizer, tensors, info["optimizer"], path, ckpt / "state.json"
+            )
         if generator is not None:
-            restore_rng(tensors, generator)
+            state_mod.check_rng(tensors, generator, path)
+    model.load_state_dict(weights)
+    if optimizer is not None:
+        state_mod.optimizer_from_flat(optimizer, tensors, info["optimizer"])
+    if generator is not None:
+        state_mod.restore_rng(tensors, generator)
     return info
+
+
+def remove_all(ckpt_dir: Path) -> None:
+    """Delete every checkpoint (and leftover) under ckpt_dir: a new run there."""
+    for p in list_checkpoints(ckpt_dir):
+        _remove_dir(p)
+    clean_leftovers(ckpt_dir)

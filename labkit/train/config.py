@@ -8,6 +8,7 @@ Built in: notebooks/11_training_loop.ipynb.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 
@@ -69,6 +70,14 @@ def _positive_int(cfg, name, out, allow_zero=False):
     return True
 
 
+def _finite(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
 def config_problems(cfg: TrainConfig) -> list[str]:
     """Every problem with the config, each naming its field."""
     out: list[str] = []
@@ -91,11 +100,15 @@ def config_problems(cfg: TrainConfig) -> list[str]:
             f"warmup_steps={cfg.warmup_steps} must be shorter than the run "
             f"(steps={cfg.steps})"
         )
-    for name in ("lr", "min_lr", "weight_decay", "grad_clip", "eps"):
+    numbers = ("lr", "min_lr", "weight_decay", "grad_clip", "eps", "beta1", "beta2")
+    for name in numbers:
         value = getattr(cfg, name)
-        if not isinstance(value, (int, float)) or value < 0:
-            out.append(f"{name}={value!r} must be a non-negative number")
-    if not out and cfg.lr <= 0:
+        if not _finite(value) or value < 0:
+            off = " (0 turns clipping off)" if name == "grad_clip" else ""
+            out.append(f"{name}={value!r} must be a non-negative, finite number{off}")
+    if out:
+        return out
+    if cfg.lr <= 0:
         out.append(f"lr={cfg.lr} must be positive")
     if not out and cfg.min_lr > cfg.lr:
         out.append(f"min_lr={cfg.min_lr} is above lr={cfg.lr}")

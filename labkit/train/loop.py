@@ -6,8 +6,10 @@ Every ``eval_every`` steps: the mean loss on fixed held-out batches (in nats
 per token and bits per byte), samples from fixed prompts, a checkpoint, and
 the optional ``on_eval(step, record)`` hook (the only hook: live plots use it).
 On CUDA the forward runs under bf16 autocast and may be ``torch.compile``d.
-The pieces live beside this file: config, schedule, optim, checkpoint,
-runlog, ddp. Built in: notebooks/11_training_loop.ipynb.
+What stays fixed for the run (device, context length, batch generator, run
+folder, DDP rank) is chosen and checked once, in run.py; the other pieces
+live beside this file: config, schedule, optim, checkpoint, runlog, ddp.
+Built in: notebooks/11_training_loop.ipynb.
 Left out on purpose: mixed precision on CPU, fp16 loss scaling, FSDP.
 """
 
@@ -21,11 +23,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from labkit.data import bits_per_byte, tokenizer_hash
+from labkit.sampling import generate
 from labkit.train import checkpoint as ckpt_mod
 from labkit.train import ddp, runlog
 from labkit.train.config import TrainConfig
+from labkit.train.files import read_json, write_json_atomic
 from labkit.train.optim import make_optimizer
+from labkit.train.run import RunSetup, pick_device, prepare_run
 from labkit.train.schedule import lr_at
+
+__all__ = ["TrainResult", "evaluate", "lm_loss", "pick_device", "train"]
 
 
 @dataclass
@@ -40,17 +48,6 @@ class TrainResult:
     wall_s: float
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """ "auto" -> cuda if available, else mps, else cpu; otherwise as given."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def model_config(model) -> dict | None:
     cfg = getattr(model, "cfg", None)
     return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None
@@ -63,115 +60,120 @@ def lm_loss(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, data, cfg: TrainConfig, T: int, device, autocast) -> dict:
+def evaluate(model, data, setup: RunSetup) -> dict:
     """Mean loss over ``eval_batches`` fixed batches of each split.
 
     The batches are drawn from a generator seeded afresh each time, so every
     evaluation of a run scores the same text. Adds bits per byte when the
     data knows its bytes per token.
     """
+    cfg = setup.cfg
     model.eval()
     out = {}
     for split in ("train", "val"):
         gen = torch.Generator().manual_seed(cfg.seed + 1)
         total = 0.0
         for _ in range(cfg.eval_batches):
-            x, y = data.get_batch(split, cfg.micro_batch, T, gen)
-            with autocast:
-                total += lm_loss(model, x.to(device), y.to(device)).item()
+            x, y = data.get_batch(split, cfg.micro_batch, setup.T, gen)
+            with setup.autocast:
+                x, y = x.to(setup.device), y.to(setup.device)
+                total += lm_loss(model, x, y).item()
         out[f"{split}_loss"] = total / cfg.eval_batches
         if hasattr(data, "bytes_per_token"):
             bpt = data.bytes_per_token(split)
-            out[f"{split}_bpb"] = out[f"{split}_loss"] / 0.6931471805599453 / bpt
+            out[f"{split}_bpb"] = bits_per_byte(out[f"{split}_loss"], bpt)
     model.train()
     return out
 
 
-def samples(model, tokenizer, cfg: TrainConfig, device) -> dict[str, str]:
-    """Text continuing each of ``cfg.sample_prompts`` (seeded, temperature 0.8)."""
-    from labkit.sampling import generate
+def samples(model, tokenizer, cfg: TrainConfig) -> dict[str, str]:
+    """Text continuing each of ``cfg.sample_prompts`` (seeded, temperature 0.8).
 
+    The model is a labkit GPT (prepare_run checks), sampled with its KV cache.
+    """
     out = {}
-    use_cache = hasattr(model, "cfg")
     for prompt in cfg.sample_prompts:
         try:
             ids = tokenizer.encode(prompt)
         except (ValueError, KeyError) as e:  # e.g. a character-level vocabulary
             out[prompt] = f"(the tokenizer cannot encode this prompt: {e})"
             continue
-        new = generate(
-            model,
-            [ids],
-            cfg.sample_tokens,
-            temperature=0.8,
-            seed=cfg.seed,
-            use_cache=use_cache,
-        )[0]
-        out[prompt] = tokenizer.decode(ids + new)
+        new = generate(model, [ids], cfg.sample_tokens, temperature=0.8, seed=cfg.seed)
+        out[prompt] = tokenizer.decode(ids + new[0])
     return out
 
 
-def _start_run(model, data, cfg, tokenizer, device, info, optimizer, gen):
-    """Check and open the run folder; resume if asked. Returns (step, best)."""
-    run_dir = Path(cfg.out_dir)
+def _resume_point(setup: RunSetup, model, optimizer) -> tuple[int, float | None]:
+    """Load the newest checkpoint when resuming; (step, best val loss)."""
+    found = ckpt_mod.list_checkpoints(setup.run_dir / "checkpoints")
+    if not (setup.cfg.resume and found):
+        return 0, None
+    step = ckpt_mod.read_info(found[-1])["step"]
+    if step > setup.stop:
+        raise ValueError(
+            f"cannot resume from {found[-1]}: its step {step} is past the end of "
+            f"this run (steps={setup.cfg.steps}, stop_at={setup.cfg.stop_at})"
+        )
+    record = ckpt_mod.load_checkpoint(
+        found[-1], model, optimizer, setup.gen, model_config=model_config(model)
+    )
+    return record["step"], record.get("best_val_loss")
+
+
+def _start_run(setup: RunSetup, model, data, optimizer, tokenizer):
+    """Check and open the run folder; resume if asked. Returns (step, best).
+
+    Without ``resume`` a folder holding a run starts over: the old run's
+    checkpoints and logs are removed first (so the two never mix).
+    """
+    run_dir, cfg = setup.run_dir, setup.cfg
     n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    if info.is_main:
+    if setup.info.is_main:
         runlog.check_run_dir(run_dir, need_bytes=3 * n_bytes * (cfg.keep_last + 2))
-    start, best = 0, None
-    found = ckpt_mod.list_checkpoints(run_dir / "checkpoints") if cfg.resume else []
-    if found:
-        record = ckpt_mod.load_checkpoint(
-            found[-1], model, optimizer, gen, model_config=model_config(model)
-        )
-        start, best = record["step"], record.get("best_val_loss")
-    if info.is_main:
-        manifest = getattr(data, "manifest", None)
-        runlog.MetricsLog(run_dir).truncate_after(start)
-        runlog.MetricsLog(run_dir, "samples.jsonl").truncate_after(start)
-        runlog.write_json_atomic(
-            run_dir / "run.json",
-            {
-                "train_config": dataclasses.asdict(cfg),
-                "model_config": model_config(model),
-                "n_params": sum(p.numel() for p in model.parameters()),
-                "data_manifest": manifest,
-                "tokenizer_sha256": _tokenizer_hash(tokenizer),
-                "git_commit": runlog.git_commit(),
-                "versions": runlog.versions(),
-                "device": str(device),
-                "world_size": info.world_size,
-                "seed": cfg.seed,
-                "resumed_from_step": start,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            },
-        )
+    start, best = _resume_point(setup, model, optimizer)
+    if not setup.info.is_main:
+        return start, best
+    if not cfg.resume:
+        ckpt_mod.remove_all(run_dir / "checkpoints")
+    for name in runlog.LOGS:
+        runlog.MetricsLog(run_dir, name).truncate_after(start)
+    write_json_atomic(
+        run_dir / "run.json",
+        {
+            "train_config": dataclasses.asdict(cfg),
+            "model_config": model_config(model),
+            "n_params": sum(p.numel() for p in model.parameters()),
+            "data_manifest": getattr(data, "manifest", None),
+            "tokenizer_sha256": tokenizer_hash(tokenizer) if tokenizer else None,
+            "git_commit": runlog.git_commit(),
+            "versions": runlog.versions(),
+            "device": str(setup.device),
+            "world_size": setup.info.world_size,
+            "seed": cfg.seed,
+            "resumed_from_step": start,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
     return start, best
 
 
-def _tokenizer_hash(tokenizer) -> str | None:
-    if tokenizer is None:
-        return None
-    from labkit.data import tokenizer_hash
-
-    return tokenizer_hash(tokenizer)
-
-
-def train_step(fwd, model, optimizer, data, cfg, T, gen, info, device, autocast):
+def train_step(setup: RunSetup, fwd, model, optimizer, data):
     """One optimizer step: grad_accum micro-batches, clipping, AdamW update.
 
     ``fwd`` is the model as called (maybe compiled or DDP-wrapped); ``model``
     the plain module. Returns (mean loss as a tensor, gradient norm).
     Shapes: each micro-batch x, y is (batch_size / grad_accum / N, T).
     """
+    cfg, info, device = setup.cfg, setup.info, setup.device
     loss_sum = torch.zeros((), device=device)
     for micro in range(cfg.grad_accum):
-        x, y = data.get_batch("train", cfg.micro_batch, T, gen)
+        x, y = data.get_batch("train", cfg.micro_batch, setup.T, setup.gen)
         x, y = ddp.rank_slice(x, info), ddp.rank_slice(y, info)
         last = micro == cfg.grad_accum - 1
         # DDP averages gradients across processes only on the last micro-batch
         sync = contextlib.nullcontext() if last or not info.enabled else fwd.no_sync()
         with sync:
-            with autocast:
+            with setup.autocast:
                 loss = lm_loss(fwd, x.to(device), y.to(device)) / cfg.grad_accum
             loss.backward()
         loss_sum += loss.detach()
@@ -187,132 +189,108 @@ def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
 
     ``data`` needs ``get_batch(split, batch_size, context_len, generator)``;
     ``tokenizer`` (optional) turns the sample prompts into ids and back.
-    ``on_eval(step, record)`` is called after each evaluation.
+    ``on_eval(step, record)`` is called after each evaluation. Everything is
+    checked (run.py, and the checkpoint when resuming) before the first step.
     Shapes: data batches (B, T) long; model(x) -> logits (B, T, V).
     """
-    info = ddp.setup(pick_device(cfg.device).type)
-    device = pick_device(cfg.device)
-    if device.type == "cuda" and info.enabled:
-        device = torch.device("cuda", info.local_rank)
-    if cfg.micro_batch % info.world_size:
-        raise ValueError(
-            f"batch_size={cfg.batch_size} / grad_accum={cfg.grad_accum} = "
-            f"{cfg.micro_batch} rows do not split over {info.world_size} processes"
-        )
-    T = cfg.context_len or model.cfg.context_len
+    setup = prepare_run(model, data, cfg, tokenizer)
     torch.manual_seed(cfg.seed)  # dropout
-    gen = torch.Generator().manual_seed(cfg.seed)  # the batches
-    model.to(device)
-    optimizer = make_optimizer(model, cfg, device.type)
-    run_dir = Path(cfg.out_dir) if cfg.out_dir else None
+    model.to(setup.device)
+    optimizer = make_optimizer(model, cfg, setup.device.type)
     start, best = 0, None
-    if run_dir is not None:
-        start, best = _start_run(
-            model, data, cfg, tokenizer, device, info, optimizer, gen
-        )
-    log = runlog.MetricsLog(run_dir) if run_dir and info.is_main else None
-    fwd = torch.compile(model) if cfg.compile and device.type == "cuda" else model
-    fwd = ddp.wrap(fwd, info, device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    stop = min(cfg.steps, cfg.stop_at or cfg.steps)
-    result = TrainResult(run_dir, start, {}, [], best, 0.0)
-    t_start = t_last = time.perf_counter()
-    bar = tqdm(
-        range(start, stop),
-        initial=start,
-        total=cfg.steps,
-        disable=not (cfg.progress and info.is_main),
-        leave=False,
-    )
+    if setup.run_dir is not None:
+        start, best = _start_run(setup, model, data, optimizer, tokenizer)
+    fwd = torch.compile(model) if cfg.compile and setup.device.type == "cuda" else model
+    fwd = ddp.wrap(fwd, setup.info, setup.device)
+    result = TrainResult(setup.run_dir, start, {}, [], best, 0.0)
+    steps = _Steps(setup, start)
     model.train()
-    for step in bar:
+    for step in steps.bar:
         lr = lr_at(step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss_sum, grad_norm = train_step(
-            fwd, model, optimizer, data, cfg, T, gen, info, device, autocast
-        )
-        done = step + 1
-        result.step = done
+        loss_sum, grad_norm = train_step(setup, fwd, model, optimizer, data)
+        done = result.step = step + 1
         record = {"step": done}
-        if done % cfg.log_every == 0 or done == stop:
-            loss_val = ddp.mean_over_ranks(loss_sum, info).item()
-            now = time.perf_counter()
-            n_steps = (done - start) % cfg.log_every or cfg.log_every
-            tokens_s = n_steps * cfg.batch_size * T / max(now - t_last, 1e-9)
-            t_last = now
-            result.losses[done] = loss_val
-            record.update(
-                loss=loss_val, lr=lr, grad_norm=float(grad_norm), tokens_per_s=tokens_s
+        if done % cfg.log_every == 0 or done == setup.stop:
+            record.update(steps.stats(done, loss_sum, lr, grad_norm))
+            result.losses[done] = record["loss"]
+        if done % cfg.eval_every == 0 or done == setup.stop:  # stop: a checkpoint
+            record.update(evaluate(model, data, setup), elapsed_s=steps.elapsed())
+            _after_eval(
+                setup, steps, record, result, model, optimizer, tokenizer, on_eval
             )
-            bar.set_postfix(loss=f"{loss_val:.3f}", lr=f"{lr:.2e}")
-        if done % cfg.eval_every == 0 or done == stop:  # stop: a checkpoint
-            scores = evaluate(model, data, cfg, T, device, autocast)
-            record.update(scores, elapsed_s=time.perf_counter() - t_start)
-            if (
-                result.best_val_loss is None
-                or scores["val_loss"] < result.best_val_loss
-            ):
-                result.best_val_loss = scores["val_loss"]
-            result.evals.append(record)
-            texts = None
-            if tokenizer is not None and info.is_main:
-                texts = samples(model, tokenizer, cfg, device)
-                record["samples"] = texts
-            if run_dir is not None:
-                _checkpoint(
-                    run_dir,
-                    done,
-                    model,
-                    optimizer,
-                    gen,
-                    cfg,
-                    scores,
-                    result.best_val_loss,
-                    info,
-                    texts,
-                )
-            if on_eval is not None and info.is_main:
-                on_eval(done, record)
-        if log is not None and len(record) > 1:
-            log.write({k: v for k, v in record.items() if k != "samples"})
-    bar.close()
-    result.wall_s = time.perf_counter() - t_start
-    if run_dir is not None and info.is_main:
-        run = runlog.read_run(run_dir)["run"]
-        run.update(
-            wall_s=result.wall_s,
-            final_step=result.step,
-            best_val_loss=result.best_val_loss,
+        elif len(record) > 1:
+            steps.log(record)
+    steps.bar.close()
+    result.wall_s = steps.elapsed()
+    if setup.writes:
+        run = read_json(setup.run_dir / "run.json", "a run record")
+        run.update(wall_s=result.wall_s, final_step=result.step)
+        write_json_atomic(
+            setup.run_dir / "run.json", {**run, "best_val_loss": result.best_val_loss}
         )
-        runlog.write_json_atomic(run_dir / "run.json", run)
     return result
 
 
-def _checkpoint(run_dir, step, model, optimizer, gen, cfg, scores, best, info, texts):
-    if not info.is_main:
-        return
-    if texts:
-        samples_log = runlog.MetricsLog(run_dir, "samples.jsonl")
-        for prompt, text in texts.items():
+class _Steps:
+    """The loop's bookkeeping: progress bar, clock, throughput, metrics log."""
+
+    def __init__(self, setup: RunSetup, start: int):
+        self.setup, self.start = setup, start
+        self.t_start = self.t_last = time.perf_counter()
+        self.metrics = runlog.MetricsLog(setup.run_dir) if setup.writes else None
+        self.bar = tqdm(
+            range(start, setup.stop),
+            initial=start,
+            total=setup.cfg.steps,
+            disable=not (setup.cfg.progress and setup.info.is_main),
+            leave=False,
+        )
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_start
+
+    def stats(self, done: int, loss_sum, lr: float, grad_norm) -> dict:
+        """Loss (mean over ranks), lr, grad norm and tokens/s since the last."""
+        cfg = self.setup.cfg
+        loss = ddp.mean_over_ranks(loss_sum, self.setup.info).item()
+        now = time.perf_counter()
+        n_steps = (done - self.start) % cfg.log_every or cfg.log_every
+        seconds = max(now - self.t_last, 1e-9)
+        tokens_s = n_steps * cfg.batch_size * self.setup.T / seconds
+        self.t_last = now
+        self.bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
+        return dict(loss=loss, lr=lr, grad_norm=float(grad_norm), tokens_per_s=tokens_s)
+
+    def log(self, record: dict) -> None:
+        if self.metrics is not None:
+            self.metrics.write({k: v for k, v in record.items() if k != "samples"})
+
+
+def _after_eval(setup, steps, record, result, model, optimizer, tokenizer, on_eval):
+    """Best loss and samples, then the logs *before* the checkpoint (a kill
+    after the checkpoint cannot lose its lines), the checkpoint, the hook."""
+    step = record["step"]
+    if result.best_val_loss is None or record["val_loss"] < result.best_val_loss:
+        result.best_val_loss = record["val_loss"]
+    result.evals.append(record)
+    if tokenizer is not None and setup.info.is_main:
+        record["samples"] = samples(model, tokenizer, setup.cfg)
+    steps.log(record)
+    if setup.writes:
+        samples_log = runlog.MetricsLog(setup.run_dir, "samples.jsonl")
+        for prompt, text in record.get("samples", {}).items():
             samples_log.write({"step": step, "prompt": prompt, "text": text})
-    ckpt_dir = run_dir / "checkpoints"
-    ckpt_mod.save_checkpoint(
-        ckpt_dir,
-        step,
-        model,
-        optimizer,
-        gen,
-        {
+        ckpt_dir = setup.run_dir / "checkpoints"
+        scores = {k: v for k, v in record.items() if k.startswith(("train_", "val_"))}
+        info = {
             "model_config": model_config(model),
-            "train_config": dataclasses.asdict(cfg),
-            "val_loss": scores["val_loss"],
-            "best_val_loss": best,
+            "train_config": dataclasses.asdict(setup.cfg),
+            "best_val_loss": result.best_val_loss,
             **scores,
-        },
-    )
-    ckpt_mod.prune(ckpt_dir, cfg.keep_last)
+        }
+        ckpt_mod.save_checkpoint(ckpt_dir, step, model, optimizer, setup.gen, info)
+        ckpt_mod.prune(ckpt_dir, setup.cfg.keep_last)
+    if on_eval is not None and setup.info.is_main:
+        on_eval(step, record)

@@ -6,15 +6,35 @@ versions, the device, the seed and the wall time. ``metrics.jsonl`` has one
 JSON object per logged step (step, loss, lr, grad_norm, tokens_per_s, and
 train_loss / val_loss / val_bpb at evaluations); ``samples.jsonl`` the text
 sampled at each evaluation. ``read_run`` gives both back as data.
+
+The logs are append-only, one line per write. A kill can cut the last line
+short; readers skip such a line (it has no newline yet), and a resumed run
+first rewrites each log, atomically, to the lines up to its checkpoint's step.
+So the line of every checkpointed step survives: it is written before the
+checkpoint is (loop.py orders the writes).
 Built in: notebooks/11_training_loop.ipynb.
 """
 
 import json
-import os
 import platform
 import shutil
 import subprocess
 from pathlib import Path
+
+import numpy
+import safetensors
+import torch
+
+import labkit
+from labkit.train.checkpoint import list_checkpoints
+from labkit.train.files import (
+    FileFormatError,
+    read_json,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+__all__ = ["write_json_atomic"]  # kept here for callers of runlog
 
 
 def git_commit(path: str | Path = ".") -> str | None:
@@ -33,12 +53,6 @@ def git_commit(path: str | Path = ".") -> str | None:
 
 
 def versions() -> dict[str, str]:
-    import numpy
-    import safetensors
-    import torch
-
-    import labkit
-
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -70,12 +84,6 @@ def check_run_dir(run_dir: Path, need_bytes: int) -> None:
         )
 
 
-def write_json_atomic(path: Path, record: dict) -> None:
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 class MetricsLog:
     """Appends one JSON line per call to ``run_dir/name`` (flushed each time)."""
 
@@ -83,10 +91,13 @@ class MetricsLog:
         self.path = Path(run_dir) / name
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines past ``step`` (a resumed run rewrites them)."""
+        """Keep the lines up to ``step`` (a resumed run rewrites the rest).
+
+        Rewritten atomically: a kill leaves the old file or the new one.
+        """
         if self.path.exists():
             kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict) -> None:
         with open(self.path, "a") as f:
@@ -94,10 +105,29 @@ class MetricsLog:
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file ([] if there is none).
+
+    A last line without its newline is a write cut short and is skipped; any
+    other line that is not a JSON object raises FileFormatError naming the
+    file and the line number.
+    """
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    out = []
+    for number, line in enumerate(lines[:-1], start=1):  # [-1]: after the last \n
+        try:
+            record = json.loads(line) if line else None
+        except json.JSONDecodeError as e:
+            raise FileFormatError(
+                f"{path}, line {number}: not a JSON record ({e.msg})"
+            ) from None
+        if line and not isinstance(record, dict):
+            raise FileFormatError(f"{path}, line {number}: not a JSON object")
+        if record is not None:
+            out.append(record)
+    return out
 
 
 def read_run(run_dir: str | Path) -> dict:
@@ -107,10 +137,25 @@ def read_run(run_dir: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no run.json in {run_dir}: not a run folder")
     return {
-        "run": json.loads(path.read_text()),
+        "run": read_json(path, "a run record"),
         "metrics": read_jsonl(run_dir / "metrics.jsonl"),
         "samples": read_jsonl(run_dir / "samples.jsonl"),
     }
+
+
+LOGS = ("metrics.jsonl", "samples.jsonl")
+
+
+def existing_run(run_dir: str | Path) -> str | None:
+    """What of a run ``run_dir`` holds ('run.json, 2 checkpoints'), or None."""
+    run_dir = Path(run_dir)
+    found = [name for name in ("run.json", *LOGS) if (run_dir / name).exists()]
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    if ckpts:
+        newest = ckpts[-1].name.removeprefix("step_").lstrip("0") or "0"
+        many = "s" if len(ckpts) > 1 else ""
+        found.append(f"{len(ckpts)} checkpoint{many} (newest: step {newest})")
+    return ", ".join(found) or None
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
