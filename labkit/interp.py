@@ -276,7 +276,7 @@ def attention_figure(weights, labels: list[str] | None = None, heads=None):
     names = {(x.layer, x.head): f"{x.label} {x.score:.2f}" for x in heads or []}
     for layer in range(L):
         for h in range(H):
-            trace = heatmap(
+            panel = heatmap(
                 weights[layer, h].numpy(),
                 x=ticks,
                 y=ticks,
@@ -286,7 +286,7 @@ def attention_figure(weights, labels: list[str] | None = None, heads=None):
                 visible=layer == 0,
                 name=f"L{layer} H{h}",
             )
-            fig.add_trace(trace, row=1, col=h + 1)
+            fig.add_trace(panel, row=1, col=h + 1)
     steps = []
     for layer in range(L):
         titles = [f"L{layer} H{h} {names.get((layer, h), '')}" for h in range(H)]

@@ -11,21 +11,24 @@ Built in: the chapter on the MLP and the block.
 Left out on purpose: mixture-of-experts routing and fused kernels.
 """
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {
-    "gelu": lambda x: F.gelu(x),  # exact, with erf
-    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's gelu_new
+    "gelu": F.gelu,  # exact, with erf
+    "gelu_tanh": partial(F.gelu, approximate="tanh"),  # GPT-2's gelu_new
     "relu": F.relu,
     "silu": F.silu,
     "sigmoid": torch.sigmoid,
 }
-# plain MLPs name their activation; gated ones name the activation of the gate
-PLAIN = {"gelu": "gelu", "gelu_tanh": "gelu_tanh", "relu": "relu"}
+# a plain MLP is named by its activation; a gated one by its own name, mapped
+# to the activation of its gate
+PLAIN = ("gelu", "gelu_tanh", "relu")
 GATED = {"swiglu": "silu", "geglu": "gelu", "reglu": "relu", "glu": "sigmoid"}
-MLPS = tuple(PLAIN) + tuple(GATED)
+MLPS = PLAIN + tuple(GATED)
 
 
 class MLP(nn.Module):
@@ -46,7 +49,7 @@ class MLP(nn.Module):
         super().__init__()
         if activation not in PLAIN:
             raise ValueError(
-                f"unknown activation={activation!r}; choose one of {tuple(PLAIN)}"
+                f"unknown activation={activation!r}; choose one of {PLAIN}"
             )
         self.activation = activation
         self.up_proj = nn.Linear(d_model, d_mlp, bias=bias)
@@ -86,7 +89,7 @@ class GatedMLP(nn.Module):
 def make_mlp(kind: str, d_model: int, d_mlp: int, *, bias: bool = True) -> nn.Module:
     """The MLP named by ``kind`` (GPTConfig.mlp): a plain activation or a GLU."""
     if kind in PLAIN:
-        return MLP(d_model, d_mlp, PLAIN[kind], bias=bias)
+        return MLP(d_model, d_mlp, kind, bias=bias)
     if kind in GATED:
         return GatedMLP(d_model, d_mlp, kind, bias=bias)
     raise ValueError(f"unknown mlp={kind!r}; choose one of {MLPS}")

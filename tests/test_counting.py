@@ -145,3 +145,11 @@ def test_llama3_kv_cache_hand_derived():
 def test_unknown_optimizer_names_the_choices():
     with pytest.raises(ValueError, match="optimizer='adam'.*adamw"):
         memory_estimate(SMALL, 1, optimizer="adam")
+
+
+def test_counts_follow_a_width_changed_with_replace():
+    # GPT-2 medium is GPT-2 small at 24 layers, 16 heads and width 1024: d_mlp
+    # (4 * d_model) follows the width without being set again
+    medium = dataclasses.replace(PRESETS["gpt2"], n_layers=24, n_heads=16, d_model=1024)
+    assert count_params(medium) == PUBLISHED["gpt2-medium"]
+    assert flops_per_token(medium) == flops_per_token(PRESETS["gpt2-medium"])

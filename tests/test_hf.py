@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from labkit.counting import count_params
 from labkit.hf import (
+    CONFIG_NAMES,
+    LAYOUTS,
     from_hf_gpt2,
     from_hf_llama,
     gpt2_config,
@@ -145,10 +147,31 @@ def test_export_round_trips_gpt2_and_llama():
         assert sum(p.numel() for p in hf.parameters()) == count_params(PRESETS[name])
 
 
-def test_configs_translate_both_ways():
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_config_names_are_read_both_ways(family, tiny_cfg, tiny_llama_cfg):
+    export, read = {
+        "gpt2": (to_hf_gpt2, gpt2_config),
+        "llama": (to_hf_llama, llama_config),
+    }[family]
+    base = tiny_cfg if family == "gpt2" else tiny_llama_cfg
+    cfg = dataclasses.replace(
+        base, d_mlp=40, norm_eps=1e-6, tie_weights=False, rope_theta=5e4
+    )
+    hf = export(GPT(cfg))
+    for ours, theirs in CONFIG_NAMES[family].items():
+        assert getattr(hf.config, theirs) == getattr(cfg, ours), (ours, theirs)
+    back = read(hf.config)
+    if family == "gpt2":  # GPT-2 has no RoPE: rope_theta comes back the default
+        cfg = dataclasses.replace(cfg, rope_theta=10000.0)
+    assert back.resolved() == cfg.resolved()
+    for field, value in LAYOUTS[family].items():
+        assert getattr(back, field) == value
+
+
+def test_gpt2_n_inner_none_is_d_mlp_none():
+    cfg = gpt2_config(transformers.GPT2Config(n_embd=64, n_head=4, n_inner=None))
+    assert cfg.d_mlp is None and cfg.resolved().d_mlp == 256
     assert gpt2_config(hf_gpt2().config).mlp == "gelu_tanh"
-    hf = to_hf_llama(GPT(PRESETS["tiny-llama"]))
-    assert llama_config(hf.config) == PRESETS["tiny-llama"]
 
 
 def test_tied_llama_loads_with_one_embedding():

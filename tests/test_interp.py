@@ -18,7 +18,7 @@ from labkit.interp import (
     top_links,
     top_predictions,
 )
-from labkit.model import GPT, GPTConfig
+from labkit.model import GPT, GPTConfig, trace
 
 T, V = 16, 16  # positions and tokens each get one block of 16 residual dims
 POS, TOK, PREV = 0, 16, 32  # residual dims: position, token, previous token
@@ -72,12 +72,22 @@ def seen():
     return inspect(hand_built_gpt(), tokens)
 
 
-def test_inspect_shapes(seen):
+def test_inspect_is_one_forward_pass_seen_through_trace(seen):
     assert seen.weights.shape == (2, 4, T, T)
     assert seen.resid.shape == (3, T, 64)
     assert seen.attn_out.shape == seen.mlp_out.shape == (2, T, 64)
-    assert seen.logits.shape == (T, V)
-    torch.testing.assert_close(seen.weights.sum(-1), torch.ones(2, 4, T))
+    model = hand_built_gpt()
+    idx = seen.tokens[None]  # (1, T)
+    with torch.no_grad(), trace(model) as acts:
+        logits = model(idx, need_weights=True)  # (1, T, V)
+    torch.testing.assert_close(seen.logits, logits[0])
+    torch.testing.assert_close(seen.weights[1], acts["blocks.1.attn.weights"][0])
+    emb = model.tok_emb(seen.tokens) + model.pos_emb(torch.arange(T))  # (T, C)
+    torch.testing.assert_close(seen.resid[0], emb)  # the stream entering block 0
+    # each block adds its attention and MLP writes to the stream
+    torch.testing.assert_close(
+        seen.resid[1:], seen.resid[:-1] + seen.attn_out + seen.mlp_out
+    )
 
 
 def test_labels_match_the_built_patterns(seen):

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labkit.mlp import MLP, MLPS, GatedMLP, make_mlp
+from labkit.mlp import ACTIVATIONS, MLP, MLPS, GatedMLP, make_mlp
 
 
 def test_gelu_tanh_mlp_matches_hand_formula(seed):
@@ -40,10 +40,38 @@ def test_swiglu_has_three_projections_without_bias():
     assert sum(p.numel() for p in mlp.parameters()) == 3 * 8 * 16
 
 
+# each activation written out from its definition, independent of torch's
+REFERENCE = {
+    "gelu": lambda x: 0.5 * x * (1 + torch.erf(x / 2**0.5)),
+    "gelu_tanh": lambda x: (
+        0.5 * x * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (x + 0.044715 * x**3)))
+    ),
+    "relu": lambda x: x.clamp_min(0),
+    "silu": lambda x: x / (1 + torch.exp(-x)),
+    "sigmoid": lambda x: 1 / (1 + torch.exp(-x)),
+}
+GATES = {"swiglu": "silu", "geglu": "gelu", "reglu": "relu", "glu": "sigmoid"}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_activations_match_their_definitions(name):
+    x = torch.linspace(-6, 6, 1001)
+    torch.testing.assert_close(ACTIVATIONS[name](x), REFERENCE[name](x))
+
+
 @pytest.mark.parametrize("kind", MLPS)
-def test_every_mlp_keeps_shape(kind):
-    x = torch.randn(2, 3, 8)
-    assert make_mlp(kind, 8, 12)(x).shape == (2, 3, 8)
+def test_every_mlp_kind_computes_its_formula(seed, kind):
+    mlp = make_mlp(kind, 8, 12)
+    x = torch.randn(2, 3, 8)  # (B, T, C)
+    up = x @ mlp.up_proj.weight.T + mlp.up_proj.bias  # (B, T, d_mlp)
+    if kind in GATES:  # published names: Shazeer (2020), Dauphin et al. (2017)
+        gate = x @ mlp.gate_proj.weight.T + mlp.gate_proj.bias
+        hidden = REFERENCE[GATES[kind]](gate) * up
+    else:
+        hidden = REFERENCE[kind](up)
+    expected = hidden @ mlp.down_proj.weight.T + mlp.down_proj.bias  # (B, T, C)
+    assert mlp(x).shape == (2, 3, 8)
+    torch.testing.assert_close(mlp(x), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_mlp_names_the_choices():

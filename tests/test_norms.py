@@ -102,8 +102,17 @@ def test_groupnorm_rejects_indivisible_groups():
         GroupNorm(3, 8)
 
 
-def test_make_norm_names_the_choices():
-    assert isinstance(make_norm("rmsnorm", 8), RMSNorm)
+def test_make_norm_builds_the_named_norm(seed):
+    x = torch.randn(2, 3, 8) * 3 + 1
+    rms = make_norm("rmsnorm", 8, eps=1e-6)  # x / rms(x), one gain, no bias
+    want = x / (x.pow(2).mean(-1, keepdim=True) + 1e-6).sqrt()
+    torch.testing.assert_close(rms(x), want, **TOL)
+    assert sum(p.numel() for p in rms.parameters()) == 8
+    ln = make_norm("layernorm", 8, bias=False, eps=1e-6)
+    centred = x - x.mean(-1, keepdim=True)
+    want = centred / (centred.pow(2).mean(-1, keepdim=True) + 1e-6).sqrt()
+    torch.testing.assert_close(ln(x), want, **TOL)
+    assert sum(p.numel() for p in make_norm("layernorm", 8).parameters()) == 16
     with pytest.raises(ValueError, match="batchnorm.*layernorm"):
         make_norm("batchnorm", 8)
 

@@ -106,8 +106,14 @@ def test_alibi_bias_hand_derived():
     assert not math.isnan(float(bias.sum()))
 
 
-def test_make_names_the_choices():
-    assert make("rope", 8, 4) is None
-    assert isinstance(make("learned", 8, 4), LearnedPositions)
+def test_make_builds_the_named_positions():
+    for inside_attention in ("rope", "alibi", "none"):
+        assert make(inside_attention, 8, 4) is None
+    learned = make("learned", 8, 4)  # a trained table: context_len x d_model
+    assert [p.shape for p in learned.parameters()] == [(8, 4)]
+    torch.testing.assert_close(learned(torch.arange(3)), learned.weight[:3])
+    fixed = make("sinusoidal", 8, 4)
+    assert not list(fixed.parameters())
+    torch.testing.assert_close(fixed(torch.arange(3)), sinusoidal(torch.arange(3), 4))
     with pytest.raises(ValueError, match="pos='absolute'.*alibi"):
         make("absolute", 8, 4)
