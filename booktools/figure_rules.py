@@ -52,17 +52,25 @@ def decode_arrays(value):
     return value
 
 
-def _numbers_and_skeleton(value, numbers: list[float]):
-    """Collect every number of ``value`` into ``numbers``; return the rest."""
+def _numbers_and_skeleton(value, numbers: dict[str, list[float]], path: str = ""):
+    """Collect the numbers of ``value`` by path ("0.y"); return the rest."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float):
-        numbers.append(float(value))
+        numbers.setdefault(path, []).append(float(value))
         return 0
     if isinstance(value, dict):
-        return {k: _numbers_and_skeleton(v, numbers) for k, v in sorted(value.items())}
+        return {
+            k: _numbers_and_skeleton(v, numbers, f"{path}.{k}")
+            for k, v in sorted(value.items())
+        }
     if isinstance(value, list):
-        return [_numbers_and_skeleton(v, numbers) for v in value]
+        if value and not isinstance(value[0], dict | list):
+            return [_numbers_and_skeleton(v, numbers, path) for v in value]
+        return [
+            _numbers_and_skeleton(v, numbers, f"{path}.{i}")
+            for i, v in enumerate(value)
+        ]
     return str(value)
 
 
@@ -90,7 +98,7 @@ def _step_state(fig: dict, step: dict):
                 shown.append({k: v for k, v in trace.items() if k not in COSMETIC})
         if method in ("update", "restyle"):
             shown.append({k: v for k, v in change.items() if k not in COSMETIC})
-    numbers: list[float] = []
+    numbers: dict[str, list[float]] = {}
     skeleton = _numbers_and_skeleton(shown, numbers)
     return numbers, json.dumps(skeleton, sort_keys=True)
 
@@ -106,7 +114,7 @@ def slider_problems(fig: dict) -> list[str]:
         labels = [str(step.get("label", i)) for i, step in enumerate(steps)]
         seen: dict[tuple, int] = {}
         for i, (numbers, skeleton) in enumerate(states):
-            key = (tuple(numbers), skeleton)
+            key = (json.dumps(numbers, sort_keys=True), skeleton)
             if key in seen:
                 problems.append(
                     f"slider steps {labels[seen[key]]!r} and {labels[i]!r} show "
@@ -120,19 +128,32 @@ def slider_problems(fig: dict) -> list[str]:
 
 
 def _alike(states, labels) -> list[str]:
-    every = [x for numbers, _ in states for x in numbers if np.isfinite(x)]
-    if not every:
-        return []
-    spread = max(every) - min(every)
+    """Neighbouring steps with the same text whose every number array moves
+    by less than ALIKE_FRACTION of that array's range over all steps."""
+    spread: dict[str, float] = {}
+    for numbers, _ in states:
+        for path, values in numbers.items():
+            finite = [v for v in values if np.isfinite(v)]
+            if finite:
+                low, high = spread.get(path, (np.inf, -np.inf))
+                spread[path] = (min(low, min(finite)), max(high, max(finite)))
     for i in range(1, len(states)):
         (a, sa), (b, sb) = states[i - 1], states[i]
-        if sa != sb or len(a) != len(b) or not a:
+        if sa != sb or a.keys() != b.keys():
             continue
-        change = np.nanmax(np.abs(np.subtract(a, b)))
-        if spread == 0 or change < ALIKE_FRACTION * spread:
+        moved = False
+        for path in a:
+            low, high = spread.get(path, (0.0, 0.0))
+            if len(a[path]) != len(b[path]) or high == low:
+                moved = moved or len(a[path]) != len(b[path])
+                continue
+            change = np.nanmax(np.abs(np.subtract(a[path], b[path])))
+            if change >= ALIKE_FRACTION * (high - low):
+                moved = True
+        if not moved:
             return [
                 f"slider steps {labels[i - 1]!r} and {labels[i]!r} look alike: "
-                f"no number moves by {ALIKE_FRACTION:.0%} of the data's range"
+                f"no number moves by {ALIKE_FRACTION:.0%} of its range"
             ]
     return []
 

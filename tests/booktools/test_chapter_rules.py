@@ -208,8 +208,25 @@ def test_a_slider_whose_steps_change_only_the_title_is_reported():
 def test_a_slider_whose_steps_barely_move_is_reported():
     nb = notebook(code("fig", [figure(slider([[0, 50, 100], [0, 50.2, 100]]))]))
     assert messages(nb) == [
-        "slider steps '0' and '1' look alike: no number moves by 1% of the data's range"
+        "slider steps '0' and '1' look alike: no number moves by 1% of its range"
     ]
+
+
+def test_a_small_change_beside_a_wide_axis_still_counts():
+    """y moves by 0.1 while x spans 0..100: judged against y's own range."""
+    from labkit.viz import slider_figure
+
+    def draw(i):
+        return [go.Bar(x=[0, 50, 100], y=[0.5, 0.6 + 0.1 * i, 0.7])]
+
+    fig = slider_figure(
+        draw,
+        [0, 1],
+        label="i",
+        xaxis={"title": {"text": "x"}},
+        yaxis={"title": {"text": "y"}},
+    )
+    assert rules(notebook(code("fig", [figure(fig)]))) == []
 
 
 def test_sliders_stored_as_plotly_typed_arrays_are_decoded():
