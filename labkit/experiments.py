@@ -130,20 +130,25 @@ def _parameters_cell(nb: dict, notebook: Path) -> dict:
 def declared_parameters(notebook: str | Path) -> dict[str, dict[str, Any]]:
     """The parameters a notebook declares: name -> {type, default, help}.
 
-    Reads the ``parameters`` cell with papermill's own parser, so what it reports is
-    what ``papermill --help-notebook`` shows.
+    Reads the ``parameters`` cell with papermill's own parser (its public
+    ``inspect_notebook``), so what it reports is what ``papermill
+    --help-notebook`` shows.
     """
-    from papermill.inspection import _infer_parameters
-    from papermill.iorw import load_notebook_node
+    import papermill
 
     notebook = Path(notebook)
     if not notebook.is_file():
         raise FileNotFoundError(f"no notebook at {notebook}")
-    nb = load_notebook_node(str(notebook))
-    _parameters_cell(nb, notebook)
+    _parameters_cell(json.loads(notebook.read_text(encoding="utf-8")), notebook)
+    # papermill formats the path with its own parameters: keep braces literal
+    path = str(notebook).replace("{", "{{").replace("}", "}}")
     return {
-        p.name: {"type": p.inferred_type_name, "default": p.default, "help": p.help}
-        for p in _infer_parameters(nb)
+        name: {
+            "type": p["inferred_type_name"],
+            "default": p["default"],
+            "help": p["help"],
+        }
+        for name, p in papermill.inspect_notebook(path).items()
     }
 
 

@@ -26,6 +26,7 @@ Left out on purpose: beam search, repetition penalties, speculative decoding.
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import torch
 
@@ -117,6 +118,64 @@ def _as_rows(prompts) -> list[list[int]]:
     return rows
 
 
+def _decode(
+    model, rows, max_new_tokens, temperature, top_k, top_p, seed, eos_id, use_cache
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The decoding loop behind ``stream_tokens`` and ``generate``.
+
+    Yields (tokens, new) each step: tokens (B,) is what each row appends (its
+    own next prompt token while its prompt lasts, ``eos_id`` again once it is
+    done); new (B,) bool marks the rows for which that token is one of their
+    up to ``max_new_tokens`` generated ones.
+    """
+    device = next(model.parameters()).device
+    context_len = model.cfg.context_len
+    gen = torch.Generator(device=device)
+    if seed is None:
+        gen.seed()  # a fresh random seed; the global RNG is left alone
+    else:
+        gen.manual_seed(seed)
+    B, lengths = len(rows), [len(r) for r in rows]
+    t0 = min(lengths)
+    seqs = torch.tensor([r[:t0] for r in rows], device=device)  # (B, t0)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    made = torch.zeros(B, dtype=torch.long, device=device)  # generated per row
+    cache, fed = None, 0  # fed: tokens of seqs already in the cache
+    if use_cache:
+        dtype = next(model.parameters()).dtype
+        cache = KVCache.for_model(model.cfg, B, dtype=dtype, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(max(lengths) - t0 + max_new_tokens):
+            with torch.no_grad():
+                if cache is not None and seqs.shape[1] <= context_len:
+                    logits = model(seqs[:, fed:], cache=cache)[:, -1]  # (B, V)
+                    fed = seqs.shape[1]
+                else:  # uncached, or past the context: crop the window
+                    logits = model(seqs[:, -context_len:])[:, -1]  # (B, V)
+            probs = next_token_probs(logits, temperature, top_k, top_p)
+            if temperature == 0:
+                nxt = probs.argmax(-1)  # (B,)
+            else:
+                nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]  # (B,)
+            pos = seqs.shape[1]
+            forced = [rows[b][pos] if pos < lengths[b] else -1 for b in range(B)]
+            forced = torch.tensor(forced, device=device)  # (B,) -1: generate
+            nxt = torch.where(forced >= 0, forced, nxt)
+            new = (forced < 0) & ~done & (made < max_new_tokens)  # (B,)
+            made += new
+            if eos_id is not None:
+                nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
+                done |= (nxt == eos_id) & (forced < 0)
+            seqs = torch.cat([seqs, nxt[:, None]], dim=1)  # (B, t + 1)
+            yield nxt, new
+            if eos_id is not None and bool(done.all()):
+                return
+    finally:
+        model.train(was_training)
+
+
 def stream_tokens(
     model,
     prompts,
@@ -131,55 +190,17 @@ def stream_tokens(
 ) -> Iterator[torch.Tensor]:
     """Yield each step's new tokens, one per prompt, as they are produced.
 
-    Rows that produced ``eos_id`` yield it again until all rows are done.
+    While a row's prompt is longer than the shortest one it yields its own
+    prompt tokens; rows that produced ``eos_id`` yield it again until all rows
+    are done.
     Shapes: prompts: list of token lists (or a (B, T) tensor); yields (B,) long.
     """
     check_sampling(max_new_tokens, temperature, top_k, top_p)
     rows = _as_rows(prompts)
-    device = next(model.parameters()).device
-    context_len = model.cfg.context_len
-    gen = torch.Generator(device=device)
-    if seed is None:
-        gen.seed()  # a fresh random seed; the global RNG is left alone
-    else:
-        gen.manual_seed(seed)
-    B, lengths = len(rows), [len(r) for r in rows]
-    t0 = min(lengths)
-    seqs = torch.tensor([r[:t0] for r in rows], device=device)  # (B, t0)
-    done = torch.zeros(B, dtype=torch.bool, device=device)
-    cache, fed = None, 0  # fed: tokens of seqs already in the cache
-    if use_cache:
-        dtype = next(model.parameters()).dtype
-        cache = KVCache.for_model(model.cfg, B, dtype=dtype, device=device)
-    was_training = model.training
-    model.eval()
-    n_steps = max(lengths) - t0 + max_new_tokens
-    try:
-        for _ in range(n_steps):
-            with torch.no_grad():
-                if cache is not None and seqs.shape[1] <= context_len:
-                    logits = model(seqs[:, fed:], cache=cache)[:, -1]  # (B, V)
-                    fed = seqs.shape[1]
-                else:  # uncached, or past the context: crop the window
-                    logits = model(seqs[:, -context_len:])[:, -1]  # (B, V)
-            probs = next_token_probs(logits, temperature, top_k, top_p)
-            if temperature == 0:
-                nxt = probs.argmax(-1)  # (B,)
-            else:
-                nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]  # (B,)
-            pos = seqs.shape[1]
-            forced = [rows[b][pos] if pos < lengths[b] else -1 for b in range(B)]
-            forced = torch.tensor(forced, device=device)
-            nxt = torch.where(forced >= 0, forced, nxt)
-            if eos_id is not None:
-                nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
-                done |= (nxt == eos_id) & (forced < 0)
-            seqs = torch.cat([seqs, nxt[:, None]], dim=1)  # (B, t + 1)
+    args = (temperature, top_k, top_p, seed, eos_id, use_cache)
+    with closing(_decode(model, rows, max_new_tokens, *args)) as steps:
+        for nxt, _ in steps:
             yield nxt
-            if eos_id is not None and bool(done.all()):
-                return
-    finally:
-        model.train(was_training)
 
 
 def generate(
@@ -204,29 +225,14 @@ def generate(
     """
     check_sampling(max_new_tokens, temperature, top_k, top_p)
     rows = _as_rows(prompts)
-    lengths = [len(r) for r in rows]
-    t0 = min(lengths)
     out: list[list[int]] = [[] for _ in rows]
-    finished = [False] * len(rows)
-    steps = stream_tokens(
-        model,
-        rows,
-        max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-        eos_id=eos_id,
-        use_cache=use_cache,
-    )
-    for i, nxt in enumerate(steps):
-        if on_token is not None:
-            on_token(nxt)
-        for b, token in enumerate(nxt.tolist()):
-            new_index = t0 + i - lengths[b]  # >= 0 once the prompt is used up
-            if 0 <= new_index < max_new_tokens and not finished[b]:
-                out[b].append(token)
-                finished[b] = token == eos_id
+    args = (temperature, top_k, top_p, seed, eos_id, use_cache)
+    with closing(_decode(model, rows, max_new_tokens, *args)) as steps:
+        for nxt, new in steps:
+            if on_token is not None:
+                on_token(nxt)
+            for b in new.nonzero()[:, 0].tolist():
+                out[b].append(int(nxt[b]))
     return out
 
 
