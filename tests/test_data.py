@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,7 +60,10 @@ def test_manifest_records_sources_tokenizer_split_counts(prepared):
     assert m["split"]["seed"] == 0 and m["split"]["val_fraction"] == 0.2
     total = m["files"]["train"]["tokens"] + m["files"]["val"]["tokens"]
     assert total == len(TEXT.encode()) and m["dtype"] == "uint16"
-    assert isinstance(prepared.tokens("train"), np.memmap)
+    train = prepared.tokens("train")  # read from the file, not held in memory
+    path = prepared.out_dir / m["files"]["train"]["path"]
+    assert Path(train.filename) == path.resolve() and not train.flags.writeable
+    assert np.array_equal(train, np.fromfile(path, dtype=np.uint16))
 
 
 def test_uint32_when_vocab_exceeds_16_bits(tmp_path):
