@@ -83,7 +83,10 @@ def notebook_problems(path: Path, root: Path = ROOT) -> list[str]:
     if n_params != 1:
         problems.append(f"{path}: {n_params} cells tagged 'parameters', expected 1")
     toc = root / "_toc.yml"
-    rel = path.resolve().relative_to(root.resolve()).with_suffix("")
+    try:
+        rel = path.resolve().relative_to(root.resolve()).with_suffix("")
+    except ValueError:
+        return problems + [f"{path}: outside the book at {root}"]
     if not toc.is_file():
         problems.append(f"{path}: no _toc.yml at {root}")
     elif str(rel) not in toc_entries(toc):
@@ -115,9 +118,9 @@ def is_checked(path: Path) -> bool:
     return path.name[:2] not in NOT_YET_CHECKED
 
 
-def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    problems = [p for path in paths for p in notebook_problems(path)]
+def check(paths: list[Path], root: Path = ROOT) -> tuple[list[str], dict[str, int]]:
+    """(problem lines, findings per chapter not yet checked) for ``paths``."""
+    problems = [p for path in paths for p in notebook_problems(path, root)]
     waiting = {}
     for path in paths:
         findings = standard_findings(path)
@@ -125,6 +128,12 @@ def main(argv: list[str]) -> int:
             problems += [f.line(path) for f in findings]
         else:
             waiting[path.name[:2]] = len(findings)
+    return problems, waiting
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    problems, waiting = check(paths)
     for line in problems:
         print(line)
     if waiting:

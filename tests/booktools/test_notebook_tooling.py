@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from notebook_factory import execute, make_notebook
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
