@@ -1,6 +1,7 @@
 """The labkit command: train, sample, tokenize, run; errors as one line."""
 
 import json
+import re
 import sys
 
 import pytest
@@ -35,8 +36,18 @@ def test_help_lists_the_commands(capsys):
         cli.main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for command in ("train", "sample", "tokenize", "run"):
-        assert command in out
+    listed = re.findall(r"^    (\w+) +\w", out, re.M)  # "    train   train a GPT"
+    assert listed == ["train", "sample", "tokenize", "run", "sweep"]
+    parser = cli.build_parser()
+    handlers = {
+        "train": ["train", "--out", "r"],
+        "sample": ["sample", "r"],
+        "tokenize": ["tokenize", "--out", "t"],
+        "run": ["run", "nb.ipynb"],
+        "sweep": ["sweep", "nb.ipynb"],
+    }
+    for name, argv in handlers.items():
+        assert parser.parse_args(argv).handler is getattr(cli, f"cmd_{name}")
 
 
 def test_train_then_sample_a_local_file(corpus, tmp_path, capsys):
@@ -107,3 +118,207 @@ def test_run_with_a_bad_parameter_exits_2(tmp_path, capsys):
     assert "n" in _error(capsys)
     assert cli.main(["run", str(tmp_path / "missing.ipynb")]) == 2
     assert "missing.ipynb" in _error(capsys)
+
+
+# --- a run folder is never lost or mixed ------------------------------------------
+@pytest.fixture(scope="module")
+def _trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-run")
+    corpus = root / "notes.txt"
+    corpus.write_text(
+        "".join(f"note {i}: the cat sat on the mat.\n" for i in range(300))
+    )
+    run = root / "run"
+    args = ["train", "--corpus", str(corpus), "--tokenizer", "char", "--out", str(run)]
+    assert cli.main(args + QUICK) == 0
+    return corpus, run
+
+
+@pytest.fixture
+def trained(_trained, tmp_path):
+    """(corpus, a copy of a finished 4-step char-level run folder)."""
+    import shutil
+
+    corpus, run = _trained
+    return corpus, shutil.copytree(run, tmp_path / "run")
+
+
+def _snapshot(folder):
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def _train(corpus, run, *extra):
+    args = ["train", "--corpus", str(corpus), "--tokenizer", "char", "--out", str(run)]
+    return cli.main(args + QUICK + list(extra))
+
+
+def test_train_refuses_a_folder_that_holds_a_run(trained, capsys):
+    corpus, run = trained
+    before = _snapshot(run)
+    assert _train(corpus, run) == 2
+    err = _error(capsys)
+    assert (
+        "already holds a run (run.json, metrics.jsonl, samples.jsonl, 1 checkpoint"
+        in err
+    )
+    assert "add --resume to continue it, or give another --out folder" in err
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (["--tokenizer", "byte"], "--tokenizer byte is not the tokenizer of this run"),
+        (["--corpus", "OTHER"], "--corpus is not the text this run was tokenized from"),
+        (
+            ["--set", "model.d_model=32"],
+            "model config differs: d_model: 64 (checkpoint)",
+        ),
+        (["--set", "train.steps=3"], "its step 4 is past the end of this run"),
+    ],
+)
+def test_a_resume_that_fails_writes_nothing(change, message, trained, tmp_path, capsys):
+    corpus, run = trained
+    other = tmp_path / "other.txt"
+    other.write_text("".join(reversed(corpus.read_text().splitlines(True))))
+    change = [str(other) if c == "OTHER" else c for c in change]
+    before = _snapshot(run)
+    args = ["train", "--corpus", str(corpus), "--tokenizer", "char", "--out", str(run)]
+    assert cli.main(args + QUICK + change + ["--resume"]) == 2
+    assert message in _error(capsys)
+    assert _snapshot(run) == before
+
+
+def test_resume_continues_and_a_finished_run_says_so(trained, capsys):
+    corpus, run = trained
+    assert _train(corpus, run, "--resume") == 0
+    assert "already at step 4 of train.steps=4" in capsys.readouterr().out
+    assert _train(corpus, run, "--resume", "--set", "train.steps=8") == 0
+    assert "trained 8 steps" in capsys.readouterr().out
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").open()]
+    assert steps == list(range(1, 9))
+
+
+def test_resume_of_an_empty_folder_fails(corpus, tmp_path, capsys):
+    assert _train(corpus, tmp_path / "new", "--resume") == 2
+    assert "holds no run to continue" in _error(capsys)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--set", "train.lr=nan"], "--set train.lr: 'nan' is not a finite number"),
+        (["--set", "train.grad_clip=inf"], "'inf' is not a finite number"),
+        (["--set", "train.device=gpu"], "device='gpu' is not a device; use auto, cpu"),
+        (["--set", "train.device=cuda:99"], "device='cuda:99' is not on this machine"),
+        (["--set", "model.vocab_size=10"], "model.vocab_size=10 is smaller than the"),
+        (["--set", "model.context_len=2000"], "the val split has"),
+    ],
+)
+def test_bad_values_fail_before_training(extra, message, corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(corpus, run, *extra) == 2
+    assert message in _error(capsys)
+    assert not (run / "run.json").exists() and not (run / "checkpoints").exists()
+
+
+def test_a_json_list_of_prompts_is_parsed(corpus, tmp_path):
+    run = tmp_path / "run"
+    assert _train(corpus, run, "--set", 'train.sample_prompts=["note", "the cat"]') == 0
+    record = json.loads((run / "run.json").read_text())
+    assert record["train_config"]["sample_prompts"] == ["note", "the cat"]
+
+
+# --- labkit sample: bad arguments and bad files -----------------------------------
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--max-new-tokens", "0"], "--max-new-tokens 0 must be at least 1"),
+        (["--temperature", "nan"], "--temperature=nan must be a finite number"),
+        (["--top-p", "2"], "--top-p=2.0 must be in (0, 1]"),
+        (["--top-k", "0"], "--top-k=0 must be a positive integer"),
+        (["--device", "cuda:99"], "device='cuda:99' is not on this machine"),
+    ],
+)
+def test_bad_sample_arguments_exit_2(extra, message, trained, capsys):
+    assert cli.main(["sample", str(trained[1]), *extra]) == 2
+    assert message in _error(capsys)
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("model.safetensors", b"", "is not a safetensors file: it is empty"),
+        ("model.safetensors", b"\x80\x04K\x01.", "it is a Python pickle"),
+        ("model.safetensors", b"PK\x03\x04junk", "it is a zip archive"),
+        (
+            "model.safetensors",
+            b"\x10\x00\x00\x00\x00\x00\x00\x00{",
+            "cut short or garbled",
+        ),
+        ("state.json", b'{"format": "labkit.checkpoint/1", "st', "is not valid JSON"),
+        ("state.json", b"[]", "holds a JSON list"),
+        (
+            "state.json",
+            b'{"format": "labkit.checkpoint/1", "step": 4}',
+            "no 'optimizer'",
+        ),
+    ],
+)
+def test_sample_names_a_bad_checkpoint_file(name, content, message, trained, capsys):
+    ckpt = trained[1] / "checkpoints" / "step_000004"
+    (ckpt / name).write_bytes(content)
+    assert cli.main(["sample", str(trained[1])]) == 2
+    err = _error(capsys)
+    assert str(ckpt / name) in err and message in err
+
+
+def test_sample_refuses_weights_with_nan(trained, capsys):
+    from safetensors.torch import load_file, save_file
+
+    path = trained[1] / "checkpoints" / "step_000004" / "model.safetensors"
+    tensors = load_file(str(path))
+    tensors["norm_f.weight"][0] = float("nan")
+    save_file(tensors, str(path))
+    assert cli.main(["sample", str(trained[1])]) == 2
+    assert "'norm_f.weight' holds 1 NaN or inf values" in _error(capsys)
+
+
+# --- the top-level handler --------------------------------------------------------
+def test_any_labkit_error_is_one_line_and_exit_2(monkeypatch, capsys):
+    from labkit.experiments import NotebookFailed
+
+    def fails(args):
+        raise NotebookFailed("ch.ipynb", "out.ipynb", 5, 4, "KeyError", "'x'\nmore")
+
+    monkeypatch.setattr(cli, "cmd_tokenize", fails)
+    assert cli.main(["tokenize", "--out", "x"]) == 2
+    assert _error(capsys) == (
+        "labkit: error: ch.ipynb failed in cell 5 (In [4]) with KeyError: 'x' "
+        "(the executed notebook, with the traceback: out.ipynb)"
+    )
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    def bug(args):
+        raise ZeroDivisionError("a bug in labkit, not bad input")
+
+    monkeypatch.setattr(cli, "cmd_tokenize", bug)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["tokenize", "--out", "x"])
+
+
+@pytest.mark.slow
+def test_run_of_a_notebook_that_raises_names_the_cell(tmp_path, capsys):
+    body = ("x = 1", "raise KeyError('no such column')", "print('never')")
+    nb = make_notebook(tmp_path / "ch.ipynb", body=body)
+    out = tmp_path / "out.ipynb"
+    assert cli.main(["run", str(nb), "-o", str(out)]) == 2
+    err = _error(capsys)
+    assert f"{nb} failed in cell 4 (In [3])" in err
+    assert "with KeyError: 'no such column'" in err and str(out) in err

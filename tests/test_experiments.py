@@ -91,3 +91,32 @@ def test_record_bundle_carries_json_data_and_text():
     assert Record("curve", np.arange(3))._repr_mimebundle_()[RECORD_MIME] == {
         "curve": [0, 1, 2]
     }
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("3", 3), ("0.1", 0.1), ("1e-3", 1e-3), ("True", True), ("false", False),
+     ("none", None), ("hello", "hello"), ("3x", "3x")],
+)  # fmt: skip
+def test_literal_reads_command_line_values(text, value):
+    from labkit.experiments import literal
+
+    assert literal(text) == value and type(literal(text)) is type(value)
+
+
+@pytest.mark.slow
+def test_a_cell_that_raises_is_notebook_failed_naming_the_cell(tmp_path):
+    from labkit.experiments import NotebookFailed
+
+    body = ("x = 1", "raise ValueError('bad value\\nsecond line')")
+    nb = make_notebook(tmp_path / "ch.ipynb", body=body)
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(NotebookFailed) as err:
+        run_notebook(nb, out)
+    e = err.value
+    assert (e.cell, e.exec_count, e.ename) == (4, 3, "ValueError")
+    assert str(e) == (
+        f"{nb} failed in cell 4 (In [3]) with ValueError: bad value "
+        f"(the executed notebook, with the traceback: {out})"
+    )
+    assert out.exists()

@@ -161,3 +161,131 @@ def test_bad_input_names_the_problem(tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
     with pytest.raises(ValueError, match="not written by save_lora"):
         load_lora(tiny_gpt(), tmp_path / "plain.safetensors")
+
+
+# --- a failed load changes nothing ------------------------------------------------
+def _snapshot(model) -> dict:
+    """Everything a load could change: modules, tensors, requires_grad."""
+    return {
+        "modules": [(n, type(m).__name__) for n, m in model.named_modules()],
+        "tensors": {k: v.clone() for k, v in model.state_dict().items()},
+        "grad": {n: p.requires_grad for n, p in model.named_parameters()},
+    }
+
+
+def _assert_same(model, snap) -> None:
+    now = _snapshot(model)
+    assert now["modules"] == snap["modules"] and now["grad"] == snap["grad"]
+    torch.testing.assert_close(now["tensors"], snap["tensors"])
+
+
+def _saved(tmp_path, cfg=CFG, rank=4, targets=("q_proj", "v_proj"), edit=None):
+    model = tiny_gpt(cfg=cfg)
+    add_lora(model, targets=targets, rank=rank, alpha=8)
+    randomize_adapters(model)
+    path = save_lora(model, tmp_path / "adapters.safetensors")
+    if edit is not None:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        edit(tensors)
+        save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def _extra(t):
+    t["blocks.0.attn.k_proj.lora_A"] = torch.zeros(4, CFG.d_model)
+
+
+def _missing(t):
+    t.pop(sorted(t)[0])
+
+
+def _reranked(t):
+    t["blocks.0.attn.q_proj.lora_A"] = torch.zeros(2, CFG.d_model)
+
+
+FILES = {
+    "wider model's": dict(cfg=dataclasses.replace(CFG, d_model=CFG.d_model * 2)),
+    "deeper model's": dict(cfg=dataclasses.replace(CFG, n_layers=CFG.n_layers + 1)),
+    "rank-2": dict(rank=2),
+    "extra tensor": dict(edit=_extra),
+    "missing tensor": dict(edit=_missing),
+    "one tensor of another rank": dict(edit=_reranked),
+    "other targets": dict(targets=("up_proj",)),
+}
+
+
+@pytest.mark.parametrize("adapters_first", [False, True], ids=["bare", "with-lora"])
+@pytest.mark.parametrize("kind", list(FILES))
+def test_a_load_that_does_not_fit_leaves_the_model_as_it_was(
+    kind, adapters_first, tmp_path
+):
+    path = _saved(tmp_path, **FILES[kind])
+    model = tiny_gpt(seed=1)
+    if adapters_first:
+        add_lora(model, targets=("q_proj", "v_proj"), rank=4, alpha=8)
+    snap = _snapshot(model)
+    if kind == "rank-2" and not adapters_first:  # fits: it adds rank-2 adapters
+        load_lora(model, path)
+        assert all(m.rank == 2 for m in lora_layers(model).values())
+        return
+    if kind == "other targets" and not adapters_first:
+        load_lora(model, path)
+        assert set(n.rsplit(".", 1)[1] for n in lora_layers(model)) == {"up_proj"}
+        return
+    with pytest.raises(ValueError, match=str(path)):
+        load_lora(model, path)
+    _assert_same(model, snap)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is not a safetensors file: it is empty"),
+        (b"\x80\x04K\x01.", "it is a Python pickle"),
+        (b"PK\x03\x04junk", "it is a zip archive"),
+        ("truncated", "cut short or garbled"),
+        ("nan", "holds 1 NaN or inf values"),
+        ("bad rank", "bad rank/alpha/targets metadata"),
+        ("bad targets", "targets must be among"),
+    ],
+)
+def test_a_bad_adapter_file_is_one_line_naming_it(content, message, tmp_path):
+    path = _saved(tmp_path)
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:-10])
+    elif content in ("nan", "bad rank", "bad targets"):
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        if content == "nan":
+            tensors["blocks.0.attn.q_proj.lora_B"][0, 0] = float("nan")
+        elif content == "bad rank":
+            meta["rank"] = "four"
+        else:
+            meta["targets"] = '["c_attn"]'
+        save_file(tensors, str(path), metadata=meta)
+    else:
+        path.write_bytes(content)
+    model = tiny_gpt()
+    snap = _snapshot(model)
+    with pytest.raises(ValueError) as err:
+        load_lora(model, path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+    assert "\n" not in str(err.value)
+    _assert_same(model, snap)
+
+
+def test_save_lora_writes_through_a_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    model = tiny_gpt()
+    add_lora(model, targets=("q_proj",), rank=2, alpha=4)
+    renames = []
+    real = os.replace
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (renames.append((str(a), str(b))), real(a, b))
+    )
+    path = save_lora(model, tmp_path / "a.safetensors")
+    assert renames == [(str(path) + ".tmp", str(path))]

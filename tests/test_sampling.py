@@ -120,3 +120,36 @@ def test_stream_text_joins_to_the_decoded_continuation(model):
 def test_empty_prompt_fails_with_a_message(model):
     with pytest.raises(ValueError, match="at least one token"):
         generate(model, [[]], 3)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(max_new_tokens=-1), "max_new_tokens=-1 must be an integer >= 0"),
+        (dict(max_new_tokens=2.5), "max_new_tokens=2.5 must be an integer"),
+        (dict(temperature=float("nan")), "temperature=nan must be a finite number"),
+        (dict(temperature=float("inf")), "temperature=inf must be a finite number"),
+        (dict(top_k=0), "top_k=0 must be a positive integer"),
+        (dict(top_p=float("nan")), r"top_p=nan must be in \(0, 1\]"),
+    ],
+)
+def test_bad_sampling_settings_fail_before_the_model_runs(kw, message):
+    calls = []
+
+    class Spy(torch.nn.Module):
+        cfg = CFG
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, *args, **kwargs):
+            calls.append(1)
+            raise AssertionError("the model ran")
+
+    args = dict(max_new_tokens=3, **kw) if "max_new_tokens" not in kw else kw
+    with pytest.raises(ValueError, match=message):
+        generate(Spy(), [[1, 2]], **args)
+    with pytest.raises(ValueError, match=message):
+        next(stream_tokens(Spy(), [[1, 2]], **args))
+    assert calls == []

@@ -111,3 +111,57 @@ def test_sweep_runs_in_parallel_reports_failures_and_reuses(
     make_notebook(nb, body=BODY[:1] + BODY[3:])
     (changed,) = sweep(nb, {"n": [3], "word": ["ab"]}, out_dir=out)
     assert changed["reused"] is False and changed["length"] == 6
+
+
+def _fake_runs(monkeypatch, ran):
+    import labkit.sweep
+
+    def fake_run(notebook, out, params, cwd=None, timeout=None):
+        ran.append(params["n"])
+        Path(out).write_text(json.dumps({"cells": []}))
+        return {"twice": 2 * params["n"]}
+
+    monkeypatch.setattr(labkit.sweep, "run_notebook", fake_run)
+
+
+@pytest.mark.parametrize("content", ["", '{"status": "ok", "par', "[1, 2]", "\x00\xff"])
+def test_an_unreadable_status_file_reruns_its_point(content, tmp_path, monkeypatch):
+    nb = make_notebook(tmp_path / "ch.ipynb")
+    out = tmp_path / "sweep"
+    ran = []
+    _fake_runs(monkeypatch, ran)
+    sweep(nb, {"n": [1, 2]}, out_dir=out, workers=1)
+    (out / f"{point_name({'n': 2})}.json").write_text(content)  # as a kill leaves it
+    rows = sweep(nb, {"n": [1, 2]}, out_dir=out, workers=1)
+    assert ran == [1, 2, 2] and [r["reused"] for r in rows] == [True, False]
+    assert [r["twice"] for r in rows] == [2, 4]
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".tmp") == []
+
+
+def test_sweep_writes_every_file_through_a_temporary_one(tmp_path, monkeypatch):
+    import os
+
+    nb = make_notebook(tmp_path / "ch.ipynb")
+    _fake_runs(monkeypatch, [])
+    renames = []
+    real = os.replace
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (renames.append(Path(b).name), real(a, b))
+    )
+    sweep(nb, {"n": [1]}, out_dir=tmp_path / "sweep", workers=1)
+    assert renames == [f"{point_name({'n': 1})}.json", "results.json", "results.csv"]
+
+
+def test_sweep_module_knows_nothing_of_the_command_line():
+    import ast
+
+    import labkit.sweep
+
+    tree = ast.parse(Path(labkit.sweep.__file__).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert not {"labkit.cli", "argparse"} & imported

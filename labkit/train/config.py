@@ -78,6 +78,28 @@ def _finite(value) -> bool:
     )
 
 
+def _number_problems(cfg) -> list[str]:
+    out = []
+    for name in ("lr", "min_lr", "weight_decay", "grad_clip", "eps", "beta1", "beta2"):
+        value = getattr(cfg, name)
+        if not _finite(value) or value < 0:
+            off = " (0 turns clipping off)" if name == "grad_clip" else ""
+            out.append(f"{name}={value!r} must be a non-negative, finite number{off}")
+    return out
+
+
+def _range_problems(cfg) -> list[str]:
+    if cfg.lr <= 0:
+        return [f"lr={cfg.lr} must be positive"]
+    out = []
+    if cfg.min_lr > cfg.lr:
+        out.append(f"min_lr={cfg.min_lr} is above lr={cfg.lr}")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(cfg, name) < 1:
+            out.append(f"{name}={getattr(cfg, name)} must be in [0, 1)")
+    return out
+
+
 def config_problems(cfg: TrainConfig) -> list[str]:
     """Every problem with the config, each naming its field."""
     out: list[str] = []
@@ -100,21 +122,8 @@ def config_problems(cfg: TrainConfig) -> list[str]:
             f"warmup_steps={cfg.warmup_steps} must be shorter than the run "
             f"(steps={cfg.steps})"
         )
-    numbers = ("lr", "min_lr", "weight_decay", "grad_clip", "eps", "beta1", "beta2")
-    for name in numbers:
-        value = getattr(cfg, name)
-        if not _finite(value) or value < 0:
-            off = " (0 turns clipping off)" if name == "grad_clip" else ""
-            out.append(f"{name}={value!r} must be a non-negative, finite number{off}")
-    if out:
-        return out
-    if cfg.lr <= 0:
-        out.append(f"lr={cfg.lr} must be positive")
-    if not out and cfg.min_lr > cfg.lr:
-        out.append(f"min_lr={cfg.min_lr} is above lr={cfg.lr}")
-    for name in ("beta1", "beta2"):
-        if not 0 <= getattr(cfg, name) < 1:
-            out.append(f"{name}={getattr(cfg, name)} must be in [0, 1)")
+    bad_numbers = _number_problems(cfg)
+    out += bad_numbers or _range_problems(cfg)
     if not isinstance(cfg.device, str) or not cfg.device:
         out.append(f"device={cfg.device!r} must be 'auto' or a device string")
     if cfg.resume and not cfg.out_dir:

@@ -225,12 +225,19 @@ def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
     steps.bar.close()
     result.wall_s = steps.elapsed()
     if setup.writes:
-        run = read_json(setup.run_dir / "run.json", "a run record")
-        run.update(wall_s=result.wall_s, final_step=result.step)
-        write_json_atomic(
-            setup.run_dir / "run.json", {**run, "best_val_loss": result.best_val_loss}
-        )
+        _finish_run(setup.run_dir / "run.json", result)
     return result
+
+
+def _finish_run(path: Path, result: TrainResult) -> None:
+    """Add the wall time, last step and best loss to run.json."""
+    run = read_json(path, "a run record")
+    run.update(
+        wall_s=result.wall_s,
+        final_step=result.step,
+        best_val_loss=result.best_val_loss,
+    )
+    write_json_atomic(path, run)
 
 
 class _Steps:
