@@ -118,6 +118,20 @@ def _as_rows(prompts) -> list[list[int]]:
     return rows
 
 
+@torch.no_grad()
+def _next_logits(model, seqs, cache, fed: int) -> tuple[torch.Tensor, int]:
+    """Next-token logits of each row, and how many tokens the cache now holds.
+
+    With a cache, only the tokens after the ``fed`` it holds go through the model,
+    while the window fits the context; past it (or uncached) the window is
+    cropped to the last context_len tokens and run whole.
+    Shapes: seqs (B, t) -> logits (B, V)
+    """
+    if cache is not None and seqs.shape[1] <= model.cfg.context_len:
+        return model(seqs[:, fed:], cache=cache)[:, -1], seqs.shape[1]
+    return model(seqs[:, -model.cfg.context_len :])[:, -1], fed
+
+
 def _decode(
     model, rows, max_new_tokens, temperature, top_k, top_p, seed, eos_id, use_cache
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -129,7 +143,6 @@ def _decode(
     up to ``max_new_tokens`` generated ones.
     """
     device = next(model.parameters()).device
-    context_len = model.cfg.context_len
     gen = torch.Generator(device=device)
     if seed is None:
         gen.seed()  # a fresh random seed; the global RNG is left alone
@@ -148,12 +161,7 @@ def _decode(
     model.eval()
     try:
         for _ in range(max(lengths) - t0 + max_new_tokens):
-            with torch.no_grad():
-                if cache is not None and seqs.shape[1] <= context_len:
-                    logits = model(seqs[:, fed:], cache=cache)[:, -1]  # (B, V)
-                    fed = seqs.shape[1]
-                else:  # uncached, or past the context: crop the window
-                    logits = model(seqs[:, -context_len:])[:, -1]  # (B, V)
+            logits, fed = _next_logits(model, seqs, cache, fed)  # (B, V)
             probs = next_token_probs(logits, temperature, top_k, top_p)
             if temperature == 0:
                 nxt = probs.argmax(-1)  # (B,)
