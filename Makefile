@@ -38,7 +38,7 @@ papermill:
 	mkdir -p _build/papermill
 	$(BIN)/labkit run notebooks/01_text_as_numbers.ipynb \
 	  -o _build/papermill/01_text_as_numbers.ipynb \
-	  -p sample_text "Grüße, 世界! 🙂" -p dropped_byte 40
+	  -p sample_text "Grüße, 世界! 🙂" -p damaged_char 40
 	$(BIN)/python -c "from labkit.experiments import read_records as r; \
 	  print(r('_build/papermill/01_text_as_numbers.ipynb'))"
 

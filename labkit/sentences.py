@@ -3,7 +3,7 @@
 Counting bytes or tokens per *character* hides what a model pays per *idea*:
 a Chinese character carries more than an English letter. So the chapters
 compare the same short sentence ("The cat sleeps in the sun.") as written in
-fourteen languages and scripts. The translations were written for this
+thirteen languages and scripts, and once in emoji for comparison. The translations were written for this
 project (plain, everyday wording; one of several correct ones in each
 language), stored in Unicode's composed form (NFC).
 

@@ -22,6 +22,7 @@ modules hold the cases. Leaves out on purpose: timing, partial credit.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,21 @@ def _failure(name: str, index: int, n: int, case: Case, got: str, why: str) -> s
     )
 
 
+def _uses(fn: Callable, forbidden: Sequence[str]) -> str | None:
+    """The first forbidden text in ``fn``'s source, if its source is known."""
+    try:
+        text = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return None
+    return next((word for word in forbidden if word in text), None)
+
+
+def _refuse(name: str, n: int, why: str) -> CheckResult:
+    report = f"✗ {name}: {why}"
+    print(report)
+    return CheckResult(name, "failed", n, report)
+
+
 def run_check(
     name: str,
     fn: Callable,
@@ -115,19 +131,26 @@ def run_check(
     compare: Callable[[Any, Any], str | None],
     *,
     summary: str = "",
+    forbidden: Sequence[str] = (),
 ) -> CheckResult:
     """Run ``fn`` on every case, print the report, return the result.
 
     ``compare(expected, returned)`` gives None when they agree, else a short
     reason ("shape (2, 3), expected (3, 2)"). The first case decides whether
     the function is still a stub. ``summary`` says what the cases covered.
+    ``forbidden`` lists calls the exercise rules out (``".decode("``), looked
+    for in the function's source when Python can find it.
     """
-    if not callable(fn):
-        result = CheckResult(name, "failed", len(cases), "")
-        result.report = f"✗ {name}: expected a function, got {short(fn)}"
-        print(result.report)
-        return result
     n = len(cases)
+    if not callable(fn):
+        return _refuse(name, n, f"expected a function, got {short(fn)}")
+    used = _uses(fn, forbidden)
+    if used is not None:
+        return _refuse(
+            name,
+            n,
+            f"{fn.__name__} uses {used!r}, which this exercise asks you to do without",
+        )
     for index, case in enumerate(cases, start=1):
         error, returned = None, None
         try:

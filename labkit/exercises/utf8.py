@@ -63,6 +63,18 @@ def _decode_cases() -> list[Case]:
         invalid([0xF4, 0x90, 0x80, 0x80], "U+110000 is past U+10FFFF"),
         invalid([0xFF], "0xFF is never a valid byte in UTF-8"),
         invalid([0x41, 0x42], "two characters, not one: the lead byte says 1 byte"),
+        invalid([0xC3, 0xA9, 0x41], "an extra byte after a whole character"),
+        invalid([0xE2, 0x82], "a three-byte character cut short"),
+        invalid([0xF0, 0x9F, 0x99], "a four-byte character cut short"),
+        invalid([0xE2, 0x82, 0x2C], "the third byte must start with 10 too"),
+        invalid([0xF0, 0x9F, 0x99, 0x41], "so must the fourth"),
+        invalid([0xF0, 0x8F, 0xBF, 0xBF], "overlong: U+FFFF written in 4 bytes"),
+        invalid([0xC1, 0xBF], "overlong: a lead byte C0 or C1 always is"),
+        invalid(
+            [0xF5, 0x80, 0x80, 0x80],
+            "a lead byte F5 or above would start a code point past U+10FFFF",
+        ),
+        invalid([], "no bytes at all: raise ValueError, not IndexError"),
     ]
     return cases
 
@@ -70,15 +82,18 @@ def _decode_cases() -> list[Case]:
 def check_utf8_decode_char(fn) -> CheckResult:
     """Check ``fn(data: list[int]) -> int``: one character's UTF-8 bytes to its
     code point, raising ValueError for anything that is not exactly one valid,
-    shortest-form UTF-8 character.
+    shortest-form UTF-8 character. The function may not call ``.decode``.
     """
+    cases = _decode_cases()
+    n_invalid = sum(isinstance(c.expected, Raises) for c in cases)
     return run_check(
         "check_utf8_decode_char",
         fn,
-        _decode_cases(),
+        cases,
         exact,
-        summary="every length at its boundaries, 100 random characters, "
-        "9 invalid sequences",
+        summary=f"every length at its boundaries, 100 random characters, "
+        f"{n_invalid} invalid sequences",
+        forbidden=(".decode(",),
     )
 
 

@@ -4,6 +4,8 @@ from labkit.exercises.utf8 import check_char_starts, check_utf8_decode_char
 
 
 def decode_char(data):
+    if not data:
+        raise ValueError("no bytes")
     n = len(data)
     lead = data[0]
     expected_n = (
@@ -32,14 +34,44 @@ def test_a_correct_decoder_passes():
     assert check_utf8_decode_char(decode_char)
 
 
-def test_python_itself_passes():
+def test_python_itself_agrees_but_calling_decode_is_refused():
     def by_python(data):
         text = bytes(data).decode("utf-8")
         if len(text) != 1:
             raise ValueError("not one character")
         return ord(text)
 
-    assert check_utf8_decode_char(by_python)
+    result = check_utf8_decode_char(by_python)
+    assert result.status == "failed" and "uses '.decode('" in result.report
+    from labkit.exercises.utf8 import _decode_cases
+
+    for case in _decode_cases():  # the cases themselves are Python's verdicts
+        try:
+            got = by_python(*case.args)
+        except ValueError:
+            got = "raises"
+        assert got == ("raises" if hasattr(case.expected, "error") else case.expected)
+
+
+def test_a_decoder_that_checks_only_the_second_byte_is_caught():
+    def second_only(data):
+        if not data or data[0] >> 6 == 2 or data[0] > 0xF4:
+            raise ValueError("bad lead")
+        n = 1 if data[0] < 0x80 else 2 if data[0] < 0xE0 else 3 if data[0] < 0xF0 else 4
+        if len(data) < n or (n > 1 and data[1] >> 6 != 2) or len(data) == 2 == n + 1:
+            raise ValueError("bad")
+        cp = data[0] & (0xFF >> (n + 1)) if n > 1 else data[0]
+        for byte in data[1:n]:
+            cp = cp << 6 | byte & 0x3F
+        if n == 2 and cp < 0x80 or n == 3 and cp < 0x800:
+            raise ValueError("overlong")
+        if 0xD800 <= cp <= 0xDFFF or cp > 0x10FFFF:
+            raise ValueError("range")
+        return cp
+
+    result = check_utf8_decode_char(second_only)
+    assert result.status == "failed"
+    assert result.failed_case.args in (([0xC3, 0xA9, 0x41],), ([0xE2, 0x82, 0x2C],))
 
 
 def test_continuation_bytes_left_unmasked_are_caught():
