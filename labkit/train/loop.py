@@ -191,6 +191,9 @@ def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
     ``tokenizer`` (optional) turns the sample prompts into ids and back.
     ``on_eval(step, record)`` is called after each evaluation. Everything is
     checked (run.py, and the checkpoint when resuming) before the first step.
+    Without ``cfg.resume`` a run folder that holds a run starts over: the old
+    run's checkpoints and logs are removed first, so the two never mix
+    (``labkit train`` refuses such a folder instead).
     Shapes: data batches (B, T) long; model(x) -> logits (B, T, V).
     """
     setup = prepare_run(model, data, cfg, tokenizer)

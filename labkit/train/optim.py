@@ -5,14 +5,14 @@ features (attention and MLP projections, an untied output head) and not to:
 
 * biases and norm gains (1-D tensors): decaying a gain toward 0 switches a
   norm off, and biases only shift;
-* embeddings (token and learned position tables), by convention (GPT-2's
-  and minGPT's recipe). The usual argument, that a row moves only when its
-  token appears so decay would shrink rare rows, holds for an untied input
-  table; it is false for a tied one: the output head *is* that table, and
-  the softmax sends a gradient to every row at every step. What is true is
-  that a table is a lookup, not a feature mixer, and no study shows decaying
-  it helps at this scale; the choice is made for the reader to see and
-  change (nanoGPT decays every 2-D tensor, the tied table included).
+* embeddings (token and learned position tables), by convention: minGPT
+  lists nn.Embedding among the modules it never decays. The reason often
+  given, that a row moves only when its token appears so decay would shrink
+  rare tokens' rows, is at best true of an untied input table under plain
+  SGD; it is false for a tied table, which is also the output head: the
+  softmax sends a gradient to every row at every step. So this is a choice,
+  not a derivation (nanoGPT decays every 2-D tensor, the tied table
+  included); ``param_groups`` is short, to make it easy to flip and compare.
 
 (Loshchilov & Hutter, 2019, "Decoupled Weight Decay Regularization".)
 Built in: notebooks/11_training_loop.ipynb.

@@ -27,14 +27,7 @@ import torch
 
 import labkit
 from labkit.train.checkpoint import list_checkpoints
-from labkit.train.files import (
-    FileFormatError,
-    read_json,
-    write_json_atomic,
-    write_text_atomic,
-)
-
-__all__ = ["write_json_atomic"]  # kept here for callers of runlog
+from labkit.train.files import FileFormatError, read_json, write_text_atomic
 
 
 def git_commit(path: str | Path = ".") -> str | None:
