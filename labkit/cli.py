@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import typing
 from pathlib import Path
@@ -269,7 +270,9 @@ def cmd_tokenize(args) -> int:
     text = load_corpus(args.corpus)
     tokenizer = make_tokenizer(args.tokenizer, text)
     data = prepare_tokens(text, tokenizer, args.out, args.val_fraction, args.seed)
-    tokenizer.save(Path(args.out) / "tokenizer.json")
+    out = Path(args.out)
+    tokenizer.save(out / "tokenizer.json.tmp")  # then renamed: never half a file
+    os.replace(out / "tokenizer.json.tmp", out / "tokenizer.json")
     files = data.manifest["files"]
     print(
         f"{args.out}: vocab {data.vocab_size}, train {files['train']['tokens']} "

@@ -4,8 +4,9 @@ Read in this order: config.py (TrainConfig), schedule.py (warmup + cosine),
 optim.py (AdamW groups), run.py (device and checks, once per run), loop.py
 (``train``), checkpoint.py (save / resume) with state.py (optimizer and RNG
 state), runlog.py (run.json, metrics.jsonl), files.py (atomic writes, reads
-that name the file), ddp.py (torchrun), plots.py (live and compared loss
-curves; the only file that imports plotly).
+that name the file), runfolder.py (the folder ``labkit train`` makes, with
+the run's tokenizer and tokens), ddp.py (torchrun), plots.py (live and
+compared loss curves; the only file that imports plotly).
 """
 
 from labkit.train.config import TrainConfig
