@@ -19,7 +19,7 @@ import tiktoken
 import tokenizers
 from tokenizers import decoders, models, pre_tokenizers
 
-from labkit.tokenizer import GPT2_PATTERN, Tokenizer
+from labkit.tokenizer import GPT2_PATTERN, Tokenizer, load_gpt2_files
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -33,7 +33,7 @@ def main() -> None:
     text = (SHARED / "corpora" / "tinyshakespeare.txt").read_text(encoding="utf-8")
     megabytes = len(text.encode("utf-8")) / 1e6
 
-    ours = Tokenizer.from_gpt2_files(vocab, merges)
+    ours = load_gpt2_files(vocab, merges)
     hf = tokenizers.Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     hf.decoder = decoders.ByteLevel()

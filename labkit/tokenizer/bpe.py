@@ -17,7 +17,8 @@ with ``train_bpe_fast`` (fast.py), which gives exactly the same merges:
   when no pair is left before it is reached, training stops with a warning
   that gives the size reached (it never merges across pre-tokens to go on).
 
-Every step recounts all pairs of all distinct pre-tokens: simple to read, and
+Every step recounts all pairs of all distinct pre-tokens and rewrites every
+word with ``merge`` (merging.py, shared with the encoder): simple to read, and
 slow on a large corpus. fast.py keeps the counts up to date instead.
 
 Built in: notebooks/02_byte_pair_encoding.ipynb.
@@ -30,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable
 from itertools import pairwise
 
+from labkit.tokenizer.merging import merge  # the step this trainer repeats
 from labkit.tokenizer.pretokenize import (
     check_special_tokens,
     check_text,
@@ -81,23 +83,6 @@ def pair_counts(words: Counter[Word]) -> Counter[Pair]:
         for pair in pairwise(word):
             counts[pair] += freq
     return counts
-
-
-def merge(word: Word, pair: Pair) -> Word:
-    """Replace every occurrence of ``pair`` in ``word``, left to right.
-
-    Example: merge((b"a", b"a", b"a"), (b"a", b"a")) -> (b"aa", b"a")
-    """
-    out: list[bytes] = []
-    i = 0
-    while i < len(word):
-        if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
-            out.append(word[i] + word[i + 1])
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return tuple(out)
 
 
 def best_pair(counts: Counter[Pair]) -> Pair:

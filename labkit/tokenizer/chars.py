@@ -13,8 +13,10 @@ Built in: notebooks/01_text_as_numbers.ipynb.
 """
 
 import json
+import operator
 from pathlib import Path
 
+from labkit.tokenizer.files import TokenizerFileError, read_chars
 from labkit.tokenizer.pretokenize import check_text
 
 FORMAT = "labkit.chartokenizer"
@@ -30,7 +32,8 @@ class CharTokenizer:
     def __init__(self, chars: str):
         check_text(chars, "chars")
         if len(set(chars)) != len(chars):
-            raise ValueError("chars must not repeat a character")
+            twice = next(ch for k, ch in enumerate(chars) if ch in chars[:k])
+            raise ValueError(f"chars must not repeat a character: {twice!r} is twice")
         self.chars = chars
         self._ids = {ch: i for i, ch in enumerate(chars)}
 
@@ -68,11 +71,20 @@ class CharTokenizer:
             ) from None
 
     def decode(self, ids: list[int]) -> str:
-        """The characters of ``ids``; raises ValueError naming an invalid id."""
+        """The characters of ``ids``; raises ValueError naming an invalid id.
+
+        Any integers are ids: Python ints, numpy integers, a numpy array or a
+        torch tensor of integers.
+        """
         chars = self.chars
+        ids = ids.tolist() if hasattr(ids, "tolist") else ids
         out = []
         for position, i in enumerate(ids):
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(chars):
+            try:
+                ok = not isinstance(i, bool) and 0 <= operator.index(i) < len(chars)
+            except TypeError:
+                ok = False
+            if not ok:
                 raise ValueError(
                     f"invalid token id {i!r} at position {position}: ids run "
                     f"0..{len(chars) - 1}"
@@ -86,17 +98,14 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "CharTokenizer":
+        """Read a file written by ``save``, checked as a whole before use.
+
+        Raises: files.TokenizerFileError (a ValueError), one line naming the
+            file and the problem (a character listed twice names it and both
+            places); OSError if the file cannot be read.
+        """
+        chars = read_chars(path, FORMAT, VERSION)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path}: not a tokenizer JSON file ({err})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a {FORMAT} file")
-        if data.get("version") != VERSION:
-            raise ValueError(
-                f"{path}: format version {data.get('version')!r} is not supported "
-                f"(this labkit reads version {VERSION})"
-            )
-        if not isinstance(data.get("chars"), str):
-            raise ValueError(f"{path}: missing field 'chars'")
-        return cls(data["chars"])
+            return cls(chars)
+        except ValueError as err:
+            raise TokenizerFileError(f"{path}: chars: {err}") from None

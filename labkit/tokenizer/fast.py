@@ -7,12 +7,15 @@ trainers give exactly the same merges):
   only where pre-tokenisation has a boundary anyway (pretokenize.safe_chunks),
   and only the distinct pre-tokens and their counts are kept, so memory grows
   with the vocabulary of words, not with the size of the corpus;
-* incremental pair counts: a merge touches only the words that contain the
-  merged pair (found through a pair -> words index) and updates the counts of
-  the pairs around it, instead of recounting every pair of every word;
+* incremental pair counts: the distinct pre-tokens are one linked list of
+  nodes (merging.Symbols); a pair -> nodes index says where a pair occurs,
+  so a merge touches just those nodes and the two pairs around each, instead
+  of recounting every pair of every word. One long pre-token (a file with no
+  spaces) costs what many short ones cost: about O(n log n) in all;
 * a priority queue (a heap with lazy deletion) gives the most frequent pair;
-  equal counts are popped together and the lexicographically greater pair of
-  byte strings wins, as in bpe.py.
+  its entries sort equal counts by the pair's byte strings, so the top is the
+  lexicographically greater pair, as in bpe.py, and each pair is pushed only
+  when its count changes.
 
 Built in: notebooks/02_byte_pair_encoding.ipynb (which asserts it agrees).
 """
@@ -21,12 +24,12 @@ import heapq
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from itertools import pairwise
 from pathlib import Path
 
 import regex
 
 from labkit.tokenizer.bpe import check_vocab_size, warn_stopped
+from labkit.tokenizer.merging import Symbols
 from labkit.tokenizer.pretokenize import (
     check_special_tokens,
     check_text,
@@ -63,60 +66,89 @@ def count_pretokens(
     return counts
 
 
-class _PairIndex:
-    """Pair counts, the words holding each pair, and a heap of (−count, pair)."""
+def _order_key(token: bytes) -> tuple[int, ...]:
+    """A key that sorts byte strings backwards: greater strings come first.
 
-    def __init__(self, words: list[list[int]], freqs: list[int]):
+    The bytes negated, then a 1 that sorts a string after every longer string
+    it begins (b"ab" > b"a", so key(b"ab") < key(b"a")).
+    """
+    return (*(-x for x in token), 1)
+
+
+class _PairIndex:
+    """Pair counts, the nodes where each pair starts, and a heap of the best.
+
+    ``counts[(a, b)]``: occurrences of the pair, weighted by word frequency;
+    ``where[(a, b)]``: nodes of ``symbols`` where it starts (a node that no
+    longer does is skipped by ``Symbols.merge``); ``heap``: one entry
+    ``(-count, key a, key b, a, b)`` per pair and count it has had, so the top
+    is the most frequent pair, ties to the lexicographically greater pair of
+    byte strings (``_order_key``), as in bpe.py. An entry whose count is no
+    longer the pair's is stale and dropped when it reaches the top.
+
+    A pair's count rises only in the merge that makes its newer token, and
+    falls after that, so each pair has at most one live entry, and the heap
+    holds at most the number of count changes: O(n) for n nodes.
+    """
+
+    def __init__(self, symbols: Symbols, weight: list[int], vocab: dict[int, bytes]):
+        self.symbols, self.weight = symbols, weight
+        self.keys = {i: _order_key(token) for i, token in vocab.items()}
         self.counts: dict[tuple[int, int], int] = defaultdict(int)
-        self.where: dict[tuple[int, int], set[int]] = defaultdict(set)
-        for w, (word, freq) in enumerate(zip(words, freqs, strict=True)):
-            for pair in pairwise(word):
-                self.counts[pair] += freq
-                self.where[pair].add(w)
-        self.heap = [(-c, pair) for pair, c in self.counts.items()]
+        self.where: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for p, pair in symbols.pairs():
+            self.counts[pair] += weight[p]
+            self.where[pair].append(p)
+        self.heap = [self._entry(pair, c) for pair, c in self.counts.items()]
         heapq.heapify(self.heap)
 
-    def pop_best(self, vocab: dict[int, bytes]) -> tuple[int, int] | None:
+    def _entry(self, pair: tuple[int, int], count: int) -> tuple:
+        a, b = pair
+        return (-count, self.keys[a], self.keys[b], a, b)
+
+    def pop_best(self) -> tuple[int, int] | None:
         """Remove and return the best pair (None when no pair is left)."""
         heap, counts = self.heap, self.counts
-        while heap and counts.get(heap[0][1], 0) != -heap[0][0]:
-            heapq.heappop(heap)  # stale entry: the count has changed since
-        if not heap or heap[0][0] == 0:
-            return None
-        top = heap[0][0]
-        tied = []
-        while heap and heap[0][0] == top:
-            neg, pair = heapq.heappop(heap)
-            if counts.get(pair, 0) == -neg:
-                tied.append(pair)
-        best = max(tied, key=lambda p: (vocab[p[0]], vocab[p[1]]))
-        for pair in tied:
-            if pair != best:
-                heapq.heappush(heap, (top, pair))
-        return best
+        while heap:
+            neg, _, _, a, b = heapq.heappop(heap)
+            if counts.get((a, b)) == -neg:
+                return a, b
+        return None
 
-    def add(self, word: list[int], w: int, freq: int, changed: set) -> None:
-        for pair in pairwise(word):
-            self.counts[pair] += freq
-            self.where[pair].add(w)
-            changed.add(pair)
+    def merge(self, pair: tuple[int, int], new_id: int, token: bytes) -> None:
+        """Merge ``pair`` everywhere into ``new_id``; update counts and heap.
 
-    def remove(self, word: list[int], freq: int, changed: set) -> None:
-        for pair in pairwise(word):
-            self.counts[pair] -= freq
-            changed.add(pair)
-
-
-def _merge_ids(word: list[int], a: int, b: int, new_id: int) -> list[int]:
-    out, i = [], 0
-    while i < len(word):
-        if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return out
+        Costs O(k log n) for k occurrences: each merged node changes the two
+        pairs around it, (left, a) -> (left, new) and (b, right) -> (new, right).
+        """
+        self.keys[new_id] = _order_key(token)
+        counts, where, weight = self.counts, self.where, self.weight
+        ids, nxt, prv = self.symbols.ids, self.symbols.nxt, self.symbols.prv
+        a, b = pair
+        changed = set()
+        for p in self.symbols.merge(sorted(where.pop(pair)), pair, new_id):
+            f = weight[p]
+            o, r = prv[p], nxt[p]
+            if o >= 0:
+                left = ids[o]
+                counts[left, a] -= f
+                counts[left, new_id] += f
+                where[left, new_id].append(o)
+                changed.update([(left, a), (left, new_id)])
+            if r >= 0:
+                right = ids[r]
+                counts[b, right] -= f
+                counts[new_id, right] += f
+                where[new_id, right].append(p)
+                changed.update([(b, right), (new_id, right)])
+        del counts[pair]
+        changed.discard(pair)
+        for p in changed:
+            if counts[p] > 0:
+                heapq.heappush(self.heap, self._entry(p, counts[p]))
+            else:
+                del counts[p]
+                where.pop(p, None)
 
 
 def train_bpe_fast(
@@ -134,15 +166,15 @@ def train_bpe_fast(
     specials = check_special_tokens(special_tokens)
     check_vocab_size(vocab_size, specials)
     counts = count_pretokens(text, specials, pattern)
-    words = [list(word.encode("utf-8")) for word in counts]
-    freqs = list(counts.values())
+    words = [word.encode("utf-8") for word in counts]
+    weight = [f for word, f in zip(words, counts.values(), strict=True) for _ in word]
     del counts
     vocab = {i: bytes([i]) for i in range(256)}
+    index = _PairIndex(Symbols(words), weight, vocab)
     merges: list[tuple[bytes, bytes]] = []
-    index = _PairIndex(words, freqs)
     n_merges = vocab_size - 256 - len(specials)
     while len(merges) < n_merges:
-        pair = index.pop_best(vocab)
+        pair = index.pop_best()
         if pair is None:
             warn_stopped(256 + len(merges) + len(specials), vocab_size)
             break
@@ -150,23 +182,5 @@ def train_bpe_fast(
         new_id = len(vocab)
         vocab[new_id] = vocab[a] + vocab[b]
         merges.append((vocab[a], vocab[b]))
-        changed: set[tuple[int, int]] = set()
-        for w in index.where.pop(pair):
-            word = words[w]
-            if len(word) < 2:
-                continue
-            merged = _merge_ids(word, a, b, new_id)
-            if len(merged) == len(word):
-                continue  # stale index entry: the pair is no longer there
-            index.remove(word, freqs[w], changed)
-            index.add(merged, w, freqs[w], changed)
-            words[w] = merged
-        index.counts.pop(pair, None)
-        changed.discard(pair)
-        for p in changed:
-            c = index.counts[p]
-            if c > 0:
-                heapq.heappush(index.heap, (-c, p))
-            else:
-                del index.counts[p]
+        index.merge(pair, new_id, vocab[new_id])
     return Tokenizer.from_merges(merges, specials, pattern)

@@ -4,7 +4,9 @@ Adds to bpe.py (which learns merges) the other half: encoding. A text is cut
 on special tokens (longest first) and into pre-tokens (pretokenize.py); each
 pre-token's bytes are merged by rank, the earliest-learned pair present first,
 exactly as GPT-2 does. Results are cached per pre-token, because real text
-repeats its words: the cache is what makes encoding fast.
+repeats its words: the cache is what makes encoding fast. A long pre-token
+(a text with no spaces is one) is merged through a heap of (rank, position)
+over a linked list (merging.apply_merges_fast), so it costs O(n log n).
 
 Decoding joins the tokens' bytes and reads them as UTF-8. Ids that cut a
 multi-byte character in two (a lone ``b"\\xe2"``) decode to U+FFFD, the
@@ -18,6 +20,10 @@ Saved files are JSON (``FORMAT``, version 1)::
      "merges": [["hex a", "hex b"], ...],            # in merge order
      "special_tokens": {"<|endoftext|>": id, ...}}
 
+``load`` checks the whole file first (files.py): the ids run 0..n-1 for n
+tokens, each once; merges and special tokens are in the vocabulary; the
+pattern compiles. Every error is one line naming the file and the entry.
+
 Loading GPT-2's published files (bytes shown through a byte-to-unicode table)
 lives in gpt2.py, so that quirk stays out of this class.
 
@@ -27,12 +33,14 @@ Leaves out on purpose: truncation, padding, offsets, normalisation.
 
 import json
 import operator
+import warnings
 from collections.abc import Iterable, Iterator
-from itertools import pairwise
 from pathlib import Path
 
 import regex
 
+from labkit.tokenizer.files import TokenizerFileError, read_bpe
+from labkit.tokenizer.merging import apply_merges, apply_merges_fast
 from labkit.tokenizer.pretokenize import (
     check_special_tokens,
     check_text,
@@ -44,6 +52,7 @@ from labkit.tokenizer.pretokenize import (
 
 FORMAT = "labkit.tokenizer"
 VERSION = 1
+SHORT_WORD = 16  # bytes; a longer pre-token is merged through a heap
 
 
 class Tokenizer:
@@ -88,33 +97,49 @@ class Tokenizer:
 
     def _check_and_index(self) -> None:
         """Check the parts fit together; build the lookup tables encode uses."""
-        self._ids = {}
-        for i, token in self.vocab.items():
-            if not isinstance(i, int) or not isinstance(token, bytes):
-                raise TypeError(f"vocab entry {i!r}: {token!r} is not int -> bytes")
-            self._ids.setdefault(token, i)
-        missing = [b for b in range(256) if bytes([b]) not in self._ids]
-        if missing:
-            raise ValueError(f"vocab lacks the single bytes {missing[:8]} (of 256)")
+        self._ids = _check_vocab(self.vocab)
         self._byte_ids = [self._ids[bytes([b])] for b in range(256)]
+        ids = self._ids
         self._ranks: dict[tuple[int, int], tuple[int, int]] = {}
+        self._by_rank: dict[int, tuple[tuple[int, int], int]] = {}
         for rank, (a, b) in enumerate(self.merges):
-            for part in (a, b, a + b):
-                if part not in self._ids:
-                    raise ValueError(f"merge {rank} {(a, b)}: {part!r} not in vocab")
-            self._ranks[self._ids[a], self._ids[b]] = (rank, self._ids[a + b])
+            try:
+                pair, new_id = (ids[a], ids[b]), ids[a + b]
+            except KeyError:
+                part = next(p for p in (a, b, a + b) if p not in ids)
+                raise ValueError(
+                    f"merges[{rank}] {(a, b)}: {part!r} not in vocab"
+                ) from None
+            self._ranks[pair] = (rank, new_id)
+            self._by_rank[rank] = (pair, new_id)
         for token, i in self.special_tokens.items():
             if self.vocab.get(i) != token.encode("utf-8"):
-                raise ValueError(f"special token {token!r} has id {i} not in vocab")
+                raise ValueError(f"special token {token!r} has id {i!r} not in vocab")
         self._special = special_regex(check_special_tokens(self.special_tokens))
-        self._regex = regex.compile(self.pattern)
-        self._cache: dict[str, list[int]] = {}
+        try:
+            self._regex = regex.compile(self.pattern)
+        except (regex.error, ValueError) as err:
+            raise ValueError(
+                f"pattern {self.pattern[:60]!r} is not a valid regular expression: "
+                f"{err}"
+            ) from None
+        self._cache: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def from_gpt2_files(
         cls, vocab_json: str | Path, merges_txt: str | Path
     ) -> "Tokenizer":
-        """GPT-2 from its published encoder.json and vocab.bpe (see gpt2.py)."""
+        """Deprecated: use ``labkit.tokenizer.load_gpt2_files`` (gpt2.py).
+
+        Kept for one release. This module does not import gpt2.py (which
+        imports this one); the loader is looked up only when this is called.
+        """
+        warnings.warn(
+            "Tokenizer.from_gpt2_files is deprecated; use "
+            "labkit.tokenizer.load_gpt2_files(vocab_json, merges_txt)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         from labkit.tokenizer.gpt2 import load_gpt2_files
 
         return load_gpt2_files(vocab_json, merges_txt)
@@ -142,29 +167,17 @@ class Tokenizer:
         )
 
     # --- encoding ---------------------------------------------------------
-    def _encode_word(self, word: str) -> list[int]:
-        """Merge one pre-token's bytes, lowest merge rank first."""
-        ids = [self._byte_ids[b] for b in word.encode("utf-8")]
-        ranks = self._ranks
-        while len(ids) > 1:
-            best = None
-            for pair in pairwise(ids):
-                found = ranks.get(pair)
-                if found is not None and (best is None or found[0] < best[0]):
-                    best, best_pair = found, pair
-            if best is None:
-                break
-            a, b = best_pair
-            new_id, out, i = best[1], [], 0
-            while i < len(ids):
-                if i + 1 < len(ids) and ids[i] == a and ids[i + 1] == b:
-                    out.append(new_id)
-                    i += 2
-                else:
-                    out.append(ids[i])
-                    i += 1
-            ids = out
-        return ids
+    def _encode_word(self, word: str) -> tuple[int, ...]:
+        """One pre-token's ids: its bytes merged by rank (merging.py).
+
+        A pre-token of up to SHORT_WORD bytes (a word) takes the plain loop,
+        quickest there; a longer one (a text without spaces is one pre-token)
+        the heap, whose cost stays O(n log n). Both give the same ids.
+        """
+        ids = tuple(self._byte_ids[b] for b in word.encode("utf-8"))
+        if len(ids) <= SHORT_WORD:
+            return apply_merges(ids, self._ranks)
+        return apply_merges_fast(ids, self._ranks, self._by_rank)
 
     def _encode_ordinary(self, text: str, out: list[int]) -> None:
         cache = self._cache
@@ -203,8 +216,12 @@ class Tokenizer:
 
     # --- decoding ---------------------------------------------------------
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The tokens' bytes joined; raises ValueError naming an invalid id."""
-        ids = list(ids)
+        """The tokens' bytes joined; raises ValueError naming an invalid id.
+
+        Any integers are ids: Python ints, numpy integers, a numpy array or a
+        torch tensor of integers.
+        """
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
         vocab = self.vocab
         if set(map(type, ids)) <= {int}:
             try:
@@ -219,13 +236,13 @@ class Tokenizer:
             if not ok:
                 raise ValueError(
                     f"invalid token id {i!r} at position {position}: ids run "
-                    f"0..{max(vocab)} in this vocabulary of {len(vocab)}"
+                    f"0..{len(vocab) - 1} in this vocabulary of {len(vocab)}"
                 )
         return b"".join([vocab[operator.index(i)] for i in ids])
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``; bytes that are not valid UTF-8 become U+FFFD."""
-        return self.decode_bytes(list(ids)).decode("utf-8", errors="replace")
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
     # --- saving -----------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -242,27 +259,46 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "Tokenizer":
-        """Read a file written by ``save``; errors name the file and the problem."""
+        """Read a file written by ``save``, checked as a whole before use.
+
+        Raises: TokenizerFileError (a ValueError), one line naming the
+            file, the entry and the problem; OSError if it cannot be read.
+        """
+        vocab, merges, specials, pattern = read_bpe(path, FORMAT, VERSION)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path}: not a tokenizer JSON file ({err})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a {FORMAT} file (no 'format': '{FORMAT}')")
-        if data.get("version") != VERSION:
-            raise ValueError(
-                f"{path}: format version {data.get('version')!r} is not supported "
-                f"(this labkit reads version {VERSION})"
-            )
-        try:
-            vocab = {int(i): bytes.fromhex(t) for i, t in data["vocab"]}
-            merges = [(bytes.fromhex(a), bytes.fromhex(b)) for a, b in data["merges"]]
-            return cls(vocab, merges, data["special_tokens"], data["pattern"])
-        except KeyError as err:
-            raise ValueError(f"{path}: missing field {err}") from None
+            return cls(vocab, merges, specials, pattern)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{path}: corrupt tokenizer file: {err}") from None
+            raise TokenizerFileError(f"{path}: {err}") from None
 
 
 def _byte_vocab() -> dict[int, bytes]:
     return {b: bytes([b]) for b in range(256)}
+
+
+def _check_vocab(vocab: dict[int, bytes]) -> dict[bytes, int]:
+    """token -> id, once ids run 0..len(vocab)-1 over non-empty bytes tokens.
+
+    A token listed under two ids maps to the first. Raises TypeError or
+    ValueError naming the entry; ValueError if a single byte is missing.
+    """
+    n = len(vocab)
+    keys, tokens = vocab.keys(), vocab.values()
+    plain = set(map(type, keys)) == {int} and set(map(type, tokens)) == {bytes}
+    if not (plain and 0 <= min(keys) and max(keys) < n and b"" not in tokens):
+        for i, token in vocab.items():  # find the entry to name
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise TypeError(f"vocab id {i!r} is a {type(i).__name__}, not an int")
+            if not isinstance(token, bytes) or not token:
+                raise TypeError(f"vocab entry {i}: {token!r} is not non-empty bytes")
+            if not 0 <= i < n:
+                raise ValueError(
+                    f"vocab id {i} is outside 0..{n - 1}: the ids of a vocabulary "
+                    f"of {n} tokens run 0..{n - 1} without gaps"
+                )
+    ids: dict[bytes, int] = {}
+    for i, token in vocab.items():
+        ids.setdefault(token, i)
+    missing = [b for b in range(256) if bytes([b]) not in ids]
+    if missing:
+        raise ValueError(f"vocab lacks the single bytes {missing[:8]} (of 256)")
+    return ids

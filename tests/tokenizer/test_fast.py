@@ -1,13 +1,16 @@
 """train_bpe_fast gives exactly train_bpe's merges; it streams a file."""
 
+import random
 import warnings
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.tokenizer.bpe import train_bpe
-from labkit.tokenizer.fast import count_pretokens, train_bpe_fast
+from labkit.tokenizer.fast import _PairIndex, count_pretokens, train_bpe_fast
+from labkit.tokenizer.merging import Symbols
 from labkit.tokenizer.pretokenize import pretokenize, safe_chunks
 
 SAMPLE = (
@@ -92,3 +95,41 @@ def test_count_pretokens_streams_a_file_in_small_chunks(tmp_path):
     path.write_text(SAMPLE * 20, encoding="utf-8")
     counts = count_pretokens(path, [], "gpt2")
     assert sum(counts.values()) == len(pretokenize(SAMPLE * 20))
+
+
+def _letters(n: int, seed: int = 0, alphabet: str = "abcdefghijklmnopqrstuvwxyz"):
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+@pytest.mark.parametrize(
+    "text, vocab_size",
+    [
+        (_letters(1500), 500),  # one pre-token, nearly every count ties at 1
+        (_letters(600, alphabet="ab"), 400),  # long runs, overlapping pairs
+        ("a" * 300 + " " + "ab" * 200, 300),
+        (" ".join(_letters(40, seed=i) for i in range(30)), 600),
+    ],
+)
+def test_train_bpe_fast_same_merges_on_adversarial_text(text, vocab_size):
+    slow, fast = _both(text, vocab_size)
+    assert fast.merges == slow.merges
+
+
+def test_pair_index_keeps_one_live_entry_per_pair():
+    """Each pair is pushed only when its count changes; the heap stays O(n)."""
+    text = _letters(3000)
+    words = [text.encode()]
+    vocab = {i: bytes([i]) for i in range(256)}
+    index = _PairIndex(Symbols(words), [1] * len(text), vocab)
+    for _ in range(500):
+        a, b = index.pop_best()
+        new_id = len(vocab)
+        vocab[new_id] = vocab[a] + vocab[b]
+        index.merge((a, b), new_id, vocab[new_id])
+        live = Counter(
+            (e[3], e[4]) for e in index.heap if index.counts.get((e[3], e[4])) == -e[0]
+        )
+        assert max(live.values()) == 1
+        assert set(live) == set(index.counts)
+    assert len(index.heap) < 4 * len(text)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from labkit.tokenizer import Tokenizer
+from labkit.tokenizer import Tokenizer, find_gpt2_files, load_gpt2_files
 from labkit.tokenizer.gpt2 import bytes_to_unicode, download_gpt2_files
 
 TEXTS = {
@@ -20,6 +20,10 @@ TEXTS = {
     "for (int i = 0; i < n; ++i) { a[i] += b[i]; }\n"
     "if __name__ == '__main__':\n\tprint(f'{x!r:>10}')\n"
     "It's they'll we've I'm you'd DON'T 12345678 3.14159",
+    # one long pre-token each: the encoder's heap path, not the plain loop
+    "no spaces": "".join(chr(97 + (i * i + 7 * i) % 26) for i in range(3000)),
+    "one letter": "a" * 2001 + " " + "ab" * 700,
+    "digits": "".join(str(i % 97) for i in range(1500)),
 }
 
 
@@ -35,7 +39,7 @@ def gpt2_paths():
 
 @pytest.fixture(scope="module")
 def ours(gpt2_paths):
-    return Tokenizer.from_gpt2_files(*gpt2_paths)
+    return load_gpt2_files(*gpt2_paths)
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +106,13 @@ def test_encode_matches_hf_and_tiktoken_on_shakespeare(
     assert ours.encode(mixed) == hf(mixed) == tiktoken_enc(mixed)
 
 
-def test_find_gpt2_files_prefers_the_cache(tmp_path, monkeypatch, gpt2_paths):
-    from labkit.tokenizer.gpt2 import find_gpt2_files
-
+def test_find_gpt2_files_looks_only_in_the_cache(tmp_path, monkeypatch):
+    """Package code never reaches for ../shared; tests pass those paths in."""
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
-    assert find_gpt2_files() == gpt2_paths  # ../shared/fixtures
+    assert find_gpt2_files() is None
     (tmp_path / "gpt2").mkdir()
     (tmp_path / "gpt2" / "encoder.json").write_text("{}")
+    assert find_gpt2_files() is None  # vocab.bpe is missing
     (tmp_path / "gpt2" / "vocab.bpe").write_text("")
     assert find_gpt2_files() == (
         tmp_path / "gpt2" / "encoder.json",
@@ -116,18 +120,24 @@ def test_find_gpt2_files_prefers_the_cache(tmp_path, monkeypatch, gpt2_paths):
     )
 
 
+def test_from_gpt2_files_is_deprecated(gpt2_paths, ours):
+    with pytest.deprecated_call(match="use labkit.tokenizer.load_gpt2_files"):
+        tok = Tokenizer.from_gpt2_files(*gpt2_paths)
+    assert tok == ours
+
+
 def test_merges_header_line_is_skipped(gpt2_paths, ours, tmp_path):
     vocab, merges = gpt2_paths
     with_header = tmp_path / "vocab.bpe"
     with_header.write_text("#version: 0.2\n" + merges.read_text(encoding="utf-8"))
-    assert Tokenizer.from_gpt2_files(vocab, with_header) == ours
+    assert load_gpt2_files(vocab, with_header) == ours
 
 
 def test_bad_merges_line_is_named(gpt2_paths, tmp_path):
     bad = tmp_path / "vocab.bpe"
     bad.write_text("\u0120 t\nthree parts here\n", encoding="utf-8")
     with pytest.raises(ValueError, match="vocab.bpe:2: expected 'a b'"):
-        Tokenizer.from_gpt2_files(gpt2_paths[0], bad)
+        load_gpt2_files(gpt2_paths[0], bad)
 
 
 @pytest.fixture

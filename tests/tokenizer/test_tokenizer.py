@@ -1,6 +1,7 @@
 """Tokenizer: round trips, special tokens, save/load, streaming, bad input."""
 
 import json
+import random
 import subprocess
 import sys
 import textwrap
@@ -10,11 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.tokenizer import Tokenizer, train_bpe_fast
+from labkit.tokenizer.merging import apply_merges, apply_merges_fast
 
 TEXT = (
     "Hello world! Hello, tokenizer.\n\nIt's 2024; naïve café 🙂 日本語.\n"
     "    for i in range(10):\n        print(i)\n"
 ) * 4
+
+
+def _bytes() -> dict[int, bytes]:
+    return {b: bytes([b]) for b in range(256)}
 
 
 @pytest.fixture(scope="module")
@@ -85,30 +91,94 @@ def test_save_load_roundtrip(tok, tmp_path):
     assert loaded.encode(TEXT) == tok.encode(TEXT)
 
 
-@pytest.mark.parametrize(
-    "content, match",
-    [
-        ("{not json", "not a tokenizer JSON file"),
-        ('{"format": "other"}', "not a labkit.tokenizer file"),
-        ('{"format": "labkit.tokenizer", "version": 2}', "version 2 is not supp"),
-        ('{"format": "labkit.tokenizer", "version": 1}', "missing field"),
-    ],
-)
-def test_load_bad_file_is_named(tmp_path, content, match):
-    path = tmp_path / "bad.json"
-    path.write_text(content)
-    with pytest.raises(ValueError, match=match):
-        Tokenizer.load(path)
-
-
-def test_load_corrupt_vocab_is_named(tok, tmp_path):
+def test_load_wraps_every_error_with_the_file_name(tok, tmp_path):
+    """Bad files of every kind are in test_files.py; here, a real saved file."""
     path = tmp_path / "tok.json"
     tok.save(path)
     data = json.loads(path.read_text())
-    data["vocab"] = data["vocab"][1:]  # byte 0 missing
+    data["vocab"] = data["vocab"][1:]  # byte 0 missing: the ids now have a gap
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="corrupt tokenizer file: vocab lacks"):
+    with pytest.raises(ValueError, match=f"{path}: vocab.*without gaps"):
         Tokenizer.load(path)
+
+
+@pytest.mark.parametrize(
+    "vocab, match",
+    [
+        ({**_bytes(), 10**12: b"ab"}, "vocab id 1000000000000 is outside 0..256"),
+        ({**_bytes(), -1: b"ab"}, "vocab id -1 is outside 0..256"),
+        ({**_bytes(), 300: b"ab"}, "outside 0..256.*without gaps"),
+        ({**_bytes(), 256: b""}, "vocab entry 256: b'' is not non-empty bytes"),
+    ],
+)
+def test_vocab_ids_must_run_from_0_without_gaps(vocab, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        Tokenizer(vocab)
+
+
+def test_invalid_pattern_is_named():
+    with pytest.raises(ValueError, match="pattern '\\(' is not a valid regular exp"):
+        Tokenizer(pattern="(")
+
+
+def test_decode_accepts_numpy_and_torch_ids(tok):
+    np = pytest.importorskip("numpy")
+    ids = tok.encode("Hello world")
+    assert tok.decode(np.array(ids)) == "Hello world"
+    assert tok.decode([np.int64(i) for i in ids]) == "Hello world"
+    assert tok.decode(np.array(ids, dtype=np.int32)) == "Hello world"
+    torch = pytest.importorskip("torch")
+    assert tok.decode(torch.tensor(ids)) == "Hello world"
+    with pytest.raises(ValueError, match="invalid token id 1.0 at position 0"):
+        tok.decode(np.array([1.0, 2.0]))  # floats are not ids
+
+
+def _plain_encode(tok, text):
+    """The plain loop (merging.apply_merges) on the text's bytes, no pre-split."""
+    ids = [tok._byte_ids[b] for b in text.encode("utf-8")]
+    return list(apply_merges(ids, tok._ranks))
+
+
+@pytest.mark.parametrize("length", [17, 1000, 20_000])
+def test_long_pretoken_gives_the_plain_ids(tok, length):
+    """One pre-token without spaces takes the fast path; the ids are the same."""
+    rng = random.Random(length)
+    word = "".join(rng.choice("Helo wrd"[:4] + "tiz") for _ in range(length))
+    assert tok.encode(word) == _plain_encode(tok, word)
+    assert tok.decode(tok.encode(word)) == word
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    merges=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=40),
+    shuffle=st.randoms(use_true_random=False),
+    text=st.text(alphabet="abc", min_size=0, max_size=300),
+)
+def test_fast_encoder_equals_plain_on_any_merges(merges, shuffle, text):
+    """Random merges, in any order (a newer token's pair may rank lower)."""
+    tokens = [b"a", b"b", b"c"]
+    learned = []
+    for i, j in merges:
+        a, b = tokens[i % len(tokens)], tokens[j % len(tokens)]
+        if a + b not in tokens:
+            learned.append((a, b))
+            tokens.append(a + b)
+    shuffle.shuffle(learned)
+    tok = Tokenizer.from_merges(learned, pattern=r".+")
+    ids = [tok._byte_ids[b] for b in text.encode()]
+    fast = apply_merges_fast(ids, tok._ranks, tok._by_rank)
+    assert fast == apply_merges(ids, tok._ranks)
+    assert tok.encode(text) == list(fast)
+
+
+def test_many_special_tokens_match_longest_first():
+    specials = [f"<|t{i}|>" for i in range(2000)] + ["<|t1|><|t2|>", "ab", "abc"]
+    tok = Tokenizer.from_merges([], specials)
+    text = "x<|t1|><|t2|>y<|t1999|>abcab<|t20|"
+    ids = tok.encode(text)
+    named = {i: t for t, i in tok.special_tokens.items()}
+    pieces = [named.get(i, chr(i)) for i in ids]
+    assert pieces == ["x", "<|t1|><|t2|>", "y", "<|t1999|>", "abc", "ab", *"<|t20|"]
 
 
 def test_encode_iterable_equals_encode(tok, tmp_path):
