@@ -132,6 +132,7 @@ def run_check(
     *,
     summary: str = "",
     forbidden: Sequence[str] = (),
+    references: Sequence[Callable] = (),
 ) -> CheckResult:
     """Run ``fn`` on every case, print the report, return the result.
 
@@ -139,11 +140,14 @@ def run_check(
     reason ("shape (2, 3), expected (3, 2)"). The first case decides whether
     the function is still a stub. ``summary`` says what the cases covered.
     ``forbidden`` lists calls the exercise rules out (``".decode("``), looked
-    for in the function's source when Python can find it.
+    for in the function's source when Python can find it; ``references`` are
+    labkit's own answers, which are refused if handed in as they are.
     """
     n = len(cases)
     if not callable(fn):
         return _refuse(name, n, f"expected a function, got {short(fn)}")
+    if any(fn is ref for ref in references):
+        return _refuse(name, n, "that is labkit's own function: write yours")
     used = _uses(fn, forbidden)
     if used is not None:
         return _refuse(

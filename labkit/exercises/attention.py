@@ -57,6 +57,8 @@ def check_causal_mask(fn) -> CheckResult:
         _mask_cases(),
         tensors_close,
         summary="square, KV-cache offsets, 10 random sizes, S < T refused",
+        forbidden=("labkit",),
+        references=(causal_mask,),
     )
 
 
@@ -71,9 +73,8 @@ def _attention_case(shape, mask_kind: str, hint: str, scale: float = 1.0, seed=0
         mask = causal_mask(T, S)
     if mask_kind == "causal+padding":
         keep = torch.ones(B, S, dtype=torch.bool)
-        keep[-1, : S // 2] = False  # the last sequence is padded at the start
-        keep[-1, -1] = True
-        mask = mask & padding_mask(keep)  # (B, 1, T, S)
+        keep[-1, S - 2 :] = False  # the last sequence is padded at the end
+        mask = mask & padding_mask(keep)  # (B, 1, T, S); no row fully masked
     expected = attention(q, k, v, mask)
     label = f"q {tuple(q.shape)}, k and v {tuple(k.shape)}, mask: {mask_kind}"
     if scale != 1.0:
@@ -128,7 +129,8 @@ def _attention_cases() -> list[Case]:
 
 def check_attention(fn) -> CheckResult:
     """Check ``fn(q, k, v, mask) -> (output, weights)``: scaled dot-product
-    attention with an optional boolean mask (True = may attend).
+    attention with an optional boolean mask (True = may attend). No case has
+    a query whose keys are all masked (its answer is undefined).
     """
     return run_check(
         "check_attention",
@@ -137,6 +139,8 @@ def check_attention(fn) -> CheckResult:
         tensors_close,
         summary="one key, causal, KV-cache and padding masks, no mask, large "
         "scores, 5 random",
+        forbidden=("labkit", "my_attention"),
+        references=(attention,),
     )
 
 

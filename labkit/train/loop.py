@@ -49,8 +49,16 @@ class TrainResult:
 
 
 def model_config(model) -> dict | None:
+    """The model's config as run.json and checkpoints record it.
+
+    Derived sizes (n_kv_heads, d_mlp) are written out, so a run recorded
+    before GPTConfig resolved them when read compares equal to one after.
+    """
     cfg = getattr(model, "cfg", None)
-    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None
+    if not dataclasses.is_dataclass(cfg):
+        return None
+    resolved = getattr(cfg, "resolved", None)
+    return dataclasses.asdict(resolved() if callable(resolved) else cfg)
 
 
 def lm_loss(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

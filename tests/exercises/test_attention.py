@@ -11,8 +11,32 @@ from labkit.exercises.attention import (
 
 
 def test_labkit_causal_mask_passes_and_stub_is_not_done():
-    assert check_causal_mask(causal_mask)
+    assert check_causal_mask(lambda T, S: causal_mask(T, S))
     assert check_causal_mask(lambda T, S: None).status == "not done"
+
+
+def test_labkit_own_functions_are_refused():
+    assert "labkit's own function" in check_causal_mask(causal_mask).report
+    assert "labkit's own function" in check_attention(attention).report
+
+
+def test_no_attention_case_has_a_fully_masked_query():
+    from labkit.exercises.attention import _attention_cases
+
+    for case in _attention_cases():
+        mask = case.args[3]
+        if mask is not None:
+            assert mask.any(-1).all(), case.label
+    assert check_attention(finite_fill)
+
+
+def finite_fill(q, k, v, mask=None):
+    """The common practice of a large negative number instead of -inf."""
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -1e9)
+    w = scores.softmax(-1)
+    return w @ v, w
 
 
 def test_masks_without_the_kv_cache_offset_or_off_by_one_are_caught():
@@ -38,7 +62,7 @@ def test_masks_without_the_kv_cache_offset_or_off_by_one_are_caught():
 
 
 def test_labkit_attention_passes():
-    assert check_attention(attention)
+    assert check_attention(lambda q, k, v, mask=None: attention(q, k, v, mask))
 
 
 def test_attention_without_the_sqrt_d_scaling_is_caught():

@@ -118,3 +118,21 @@ def test_samples_need_a_labkit_gpt(data, cfg):
         train(Bare(), data, cfg(context_len=16), tokenizer=WideTokenizer())
     result = train(Bare(), data, cfg(context_len=16, steps=4, warmup_steps=1))
     assert result.step == 4  # a plain module trains, without samples
+
+
+def test_recorded_model_config_writes_derived_sizes_out():
+    """Runs recorded when GPTConfig filled d_mlp and n_kv_heads in (older
+    run.json files) compare equal to runs recorded now, so they resume."""
+    import dataclasses
+
+    from labkit.model import GPT, GPTConfig
+    from labkit.train.checkpoint import config_differences
+    from labkit.train.loop import model_config
+
+    cfg = GPTConfig(vocab_size=64, context_len=16, n_layers=1, n_heads=2, d_model=16)
+    recorded = model_config(GPT(cfg))
+    assert recorded["d_mlp"] == 64 and recorded["n_kv_heads"] == 2
+    older = dataclasses.asdict(cfg) | {"d_mlp": 64, "n_kv_heads": 2}
+    assert config_differences(older, recorded) == []
+    wider = model_config(GPT(dataclasses.replace(cfg, d_mlp=32)))
+    assert config_differences(older, wider) == ["d_mlp: 64 (checkpoint) -> 32 (now)"]
