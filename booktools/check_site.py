@@ -104,6 +104,17 @@ def try_slider(page) -> dict | None:
     return {"steps": n_steps, "chosen": target, "before": before, "after": after}
 
 
+def _wait(page, condition: str, timeout: int) -> None:
+    """Wait until a JavaScript condition holds; a timeout is not an error here
+    (what was not drawn in time is then counted and reported)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, timeout=timeout)
+    except PlaywrightTimeout:
+        pass
+
+
 def check_page(page, base: str, rel: str, html_root: Path, shots: Path) -> dict:
     external, missing, errors, sizes = [], [], [], []
 
@@ -130,16 +141,15 @@ def check_page(page, base: str, rel: str, html_root: Path, shots: Path) -> dict:
     page.goto(f"{base}/{rel}", wait_until="networkidle")
     notebook = ROOT / Path(rel).with_suffix(".ipynb")
     n_fig, n_widgets = expected_figures(notebook) if notebook.is_file() else (0, 0)
-    if n_fig:
-        page.wait_for_function(
-            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n_fig}",
-            timeout=20_000,
-        )
-    drawn = page.evaluate(
-        "document.querySelectorAll('.js-plotly-plot .main-svg').length ? "
+    drawn_js = (
         "[...document.querySelectorAll('.js-plotly-plot')]"
-        ".filter(gd => gd.querySelector('.main-svg')).length : 0"
+        ".filter(gd => gd.querySelector('.main-svg')).length"
     )
+    if n_fig:
+        # each figure has two .main-svg layers: count figures, not layers, and
+        # give a loaded machine time (a timeout is reported as figures missing)
+        _wait(page, f"{drawn_js} >= {n_fig}", timeout=60_000)
+    drawn = page.evaluate(drawn_js)
     if n_widgets:
         page.wait_for_selector(".jupyter-widgets", timeout=20_000)
     widgets_drawn = page.evaluate(
@@ -147,9 +157,10 @@ def check_page(page, base: str, rel: str, html_root: Path, shots: Path) -> dict:
         ".jupyter-widgets.widget-inline-hbox, .jupyter-widgets.widget-vbox').length"
     )
     has_math = page.evaluate("!!document.querySelector('.math, mjx-container')")
-    math_ok = (not has_math) or page.evaluate(
-        "!!window.MathJax && !!document.querySelector('mjx-container')"
-    )
+    math_js = "!!window.MathJax && !!document.querySelector('mjx-container')"
+    if has_math:
+        _wait(page, math_js, timeout=30_000)
+    math_ok = (not has_math) or page.evaluate(math_js)
     slider = try_slider(page) if n_fig else None
     shot = shots / (rel.replace("/", "__").removesuffix(".html") + ".png")
     page.screenshot(path=str(shot), full_page=True)
