@@ -17,8 +17,11 @@ book: setup
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: setup lint check-notebooks unit nbval papermill book-strict browser
-	@echo "All checks passed."
+STAGES := lint check-notebooks unit nbval papermill book-strict browser
+
+# every stage in turn, then the time each took (also when one fails)
+test: setup
+	@bash scripts/timed_stages.sh $(STAGES)
 
 lint:
 	$(BIN)/ruff check labkit booktools tests benchmarks scripts notebooks

@@ -1,11 +1,12 @@
 """One sentence in many languages, for comparing scripts at equal meaning.
 
 Counting bytes or tokens per *character* hides what a model pays per *idea*:
-a Chinese character carries more than an English letter. So the chapters
-compare the same short sentence ("The cat sleeps in the sun.") as written in
-thirteen languages and scripts, and once in emoji for comparison. The translations were written for this
-project (plain, everyday wording; one of several correct ones in each
-language), stored in Unicode's composed form (NFC).
+the same sentence takes 8 characters in Chinese and 26 in English. So the
+chapters compare one short sentence ("The cat sleeps in the sun.") as written
+in thirteen languages and scripts, and once in emoji for comparison. The
+translations were written for this project (plain, everyday wording; one of
+several correct ones in each language), stored in Unicode's composed form
+(NFC).
 
 Used in: notebooks/01_text_as_numbers.ipynb (bytes per sentence, graphemes).
 """

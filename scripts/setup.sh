@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything LLM Lab needs, idempotently, from a fresh clone:
-#   .venv/ with torch (CPU build unless an NVIDIA GPU is present) and labkit[dev];
+#   .venv/ with torch (CPU build unless an NVIDIA GPU is present), then every other
+#   package from requirements/lock.txt (pinned, with hashes), then labkit itself;
 #   Debian's chromium for the browser check of the built book (when root/sudo);
 #   the book's JavaScript (plotly.js, MathJax, the widget manager) in book/vendor/.
 # Safe to run again: each step is skipped when its result is already there.
@@ -19,26 +20,29 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  # torch first, so the dependency 'torch>=2.4' below is already satisfied and pip
-  # never pulls the multi-GB CUDA build onto a machine without a GPU.
+  # torch first and alone: the lock below holds every other package, and the
+  # CPU build's own dependencies, so pip never pulls a multi-GB CUDA build
+  # onto a machine without a GPU.
   if command -v nvidia-smi >/dev/null 2>&1; then
-    say "installing torch==$TORCH_VERSION (GPU found)"
+    say "installing torch==$TORCH_VERSION (GPU found: with its CUDA libraries)"
     $PIP install -q "torch==$TORCH_VERSION"
   elif $PIP download -q --no-deps --no-index -d "$(mktemp -d)" "torch==$TORCH_VERSION" \
       >/dev/null 2>&1; then
     say "installing torch==$TORCH_VERSION from the local CPU wheel"
-    $PIP install -q "torch==$TORCH_VERSION"
+    $PIP install -q --no-deps "torch==$TORCH_VERSION"
   else
     say "installing torch==$TORCH_VERSION, CPU build"
-    $PIP install -q "torch==$TORCH_VERSION" \
-      --index-url https://download.pytorch.org/whl/cpu \
-      --extra-index-url https://pypi.org/simple
+    $PIP install -q --no-deps "torch==$TORCH_VERSION" \
+      --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
 stamp="$VENV/.labkit-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  say "installing labkit[dev] (editable)"
-  $PIP install -q -e ".[dev]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
+    || [ requirements/lock.txt -nt "$stamp" ]; then
+  # every package pinned with its hashes (refresh: python scripts/lock.py)
+  say "installing the locked packages (requirements/lock.txt) and labkit"
+  $PIP install -q --require-hashes --no-deps -r requirements/lock.txt
+  $PIP install -q --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 
