@@ -2,7 +2,10 @@
 
 - pretokenize.py: special-token splitting and the GPT-2 / GPT-4 regexes;
 - bpe.py: ``train_bpe``, the teaching trainer (count pairs, merge, repeat);
+- merging.py: ``merge``, the step training and encoding share, and its
+  linked-list sibling for long pre-tokens;
 - tokenizer.py: ``Tokenizer``, encode / decode / save / load;
+- files.py: reading tokenizer files, checked whole (``TokenizerFileError``);
 - fast.py: ``train_bpe_fast``, the same merges with incremental counts,
   streaming a corpus from a path;
 - gpt2.py: GPT-2's published files (byte-to-unicode quirk) and a checked
@@ -15,6 +18,7 @@
 from labkit.tokenizer.bpe import train_bpe
 from labkit.tokenizer.chars import CharTokenizer
 from labkit.tokenizer.fast import train_bpe_fast
+from labkit.tokenizer.files import TokenizerFileError, tokenizer_format
 from labkit.tokenizer.gpt2 import (
     download_gpt2_files,
     find_gpt2_files,
@@ -28,10 +32,12 @@ __all__ = [
     "GPT4_PATTERN",
     "CharTokenizer",
     "Tokenizer",
+    "TokenizerFileError",
     "download_gpt2_files",
     "find_gpt2_files",
     "load_gpt2_files",
     "pretokenize",
+    "tokenizer_format",
     "train_bpe",
     "train_bpe_fast",
 ]

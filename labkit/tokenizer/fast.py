@@ -22,6 +22,7 @@ Built in: notebooks/02_byte_pair_encoding.ipynb (which asserts it agrees).
 
 import heapq
 import os
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -66,6 +67,11 @@ def count_pretokens(
     return counts
 
 
+def _nodes() -> array:
+    """A list of node numbers, as C ints (a fifth of a list's memory)."""
+    return array("i")
+
+
 def _order_key(token: bytes) -> tuple[int, ...]:
     """A key that sorts byte strings backwards: greater strings come first.
 
@@ -95,7 +101,7 @@ class _PairIndex:
         self.symbols, self.weight = symbols, weight
         self.keys = {i: _order_key(token) for i, token in vocab.items()}
         self.counts: dict[tuple[int, int], int] = defaultdict(int)
-        self.where: dict[tuple[int, int], list[int]] = defaultdict(list)
+        self.where: dict[tuple[int, int], array] = defaultdict(_nodes)
         for p, pair in symbols.pairs():
             self.counts[pair] += weight[p]
             self.where[pair].append(p)

@@ -31,30 +31,50 @@ def _binary_kind(raw: bytes) -> str | None:
     return None
 
 
-def read_json(path: str | Path, fmt: str, version: int) -> dict:
-    """The JSON object of a ``fmt`` file, version ``version``, or a clear error.
-
-    Raises: TokenizerFileError naming ``path`` and the problem; OSError (its
-        message names the file) when the file cannot be read at all.
-    """
+def _read_object(path: str | Path, what: str) -> dict:
+    """The JSON object in ``path``; TokenizerFileError if it holds none."""
     raw = Path(path).read_bytes()
     if not raw.strip():
-        raise TokenizerFileError(f"{path}: the file is empty, not a {fmt} file")
+        raise TokenizerFileError(f"{path}: the file is empty, not a {what} file")
     kind = _binary_kind(raw)
     if kind:
         raise TokenizerFileError(f"{path}: the file is {kind}")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
-        msg = f"{path}: not UTF-8 text at byte {err.start}, not a {fmt} file"
+        msg = f"{path}: not UTF-8 text at byte {err.start}, not a {what} file"
         raise TokenizerFileError(msg) from None
     except json.JSONDecodeError as err:
         msg = f"{path}: not valid JSON (cut short or corrupt?): {err}"
         raise TokenizerFileError(msg) from None
     if not isinstance(data, dict):
         raise TokenizerFileError(
-            f"{path}: holds a JSON {type(data).__name__}, not a {fmt} object"
+            f"{path}: holds a JSON {type(data).__name__}, not a {what} object"
         )
+    return data
+
+
+def tokenizer_format(path: str | Path) -> str:
+    """The "format" of a labkit tokenizer file, to pick the class that loads it.
+
+    Example: tokenizer_format("run/tokenizer.json") -> "labkit.chartokenizer"
+    Raises: TokenizerFileError as ``read_json`` does, also for no "format".
+    """
+    found = _read_object(path, "labkit tokenizer").get("format")
+    if not isinstance(found, str):
+        raise TokenizerFileError(
+            f"{path}: not a labkit tokenizer file: 'format' is {found!r}"
+        )
+    return found
+
+
+def read_json(path: str | Path, fmt: str, version: int) -> dict:
+    """The JSON object of a ``fmt`` file, version ``version``, or a clear error.
+
+    Raises: TokenizerFileError naming ``path`` and the problem; OSError (its
+        message names the file) when the file cannot be read at all.
+    """
+    data = _read_object(path, fmt)
     found = data.get("format")
     if found != fmt:
         hint = f" (a {found} file?)" if isinstance(found, str) else ""

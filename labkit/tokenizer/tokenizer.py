@@ -5,8 +5,9 @@ on special tokens (longest first) and into pre-tokens (pretokenize.py); each
 pre-token's bytes are merged by rank, the earliest-learned pair present first,
 exactly as GPT-2 does. Results are cached per pre-token, because real text
 repeats its words: the cache is what makes encoding fast. A long pre-token
-(a text with no spaces is one) is merged through a heap of (rank, position)
-over a linked list (merging.apply_merges_fast), so it costs O(n log n).
+(a text with no spaces is one) is merged rank by rank over a linked list,
+touching only the places where each merge applies (merging.apply_merges_fast),
+so it costs O(n log n), not O(n * merges).
 
 Decoding joins the tokens' bytes and reads them as UTF-8. Ids that cut a
 multi-byte character in two (a lone ``b"\\xe2"``) decode to U+FFFD, the
@@ -52,7 +53,8 @@ from labkit.tokenizer.pretokenize import (
 
 FORMAT = "labkit.tokenizer"
 VERSION = 1
-SHORT_WORD = 16  # bytes; a longer pre-token is merged through a heap
+SHORT_WORD = 16  # bytes; a longer pre-token is merged by apply_merges_fast
+CACHED_CHARS = 256  # a longer pre-token is encoded each time, not cached
 
 
 class Tokenizer:
@@ -172,7 +174,7 @@ class Tokenizer:
 
         A pre-token of up to SHORT_WORD bytes (a word) takes the plain loop,
         quickest there; a longer one (a text without spaces is one pre-token)
-        the heap, whose cost stays O(n log n). Both give the same ids.
+        the linked list, whose cost stays O(n log n). Both give the same ids.
         """
         ids = tuple(self._byte_ids[b] for b in word.encode("utf-8"))
         if len(ids) <= SHORT_WORD:
@@ -180,14 +182,21 @@ class Tokenizer:
         return apply_merges_fast(ids, self._ranks, self._by_rank)
 
     def _encode_ordinary(self, text: str, out: list[int]) -> None:
+        """Encode ``text`` (no special tokens) onto ``out``, word by word.
+
+        The cache holds at most ``cache_size`` pre-tokens of at most
+        CACHED_CHARS characters: a long one is rarely seen twice, and keeping
+        it would let a few huge pre-tokens take all memory.
+        """
         cache = self._cache
         for word in self._regex.findall(text):
             ids = cache.get(word)
             if ids is None:
                 ids = self._encode_word(word)
-                if len(cache) >= self.cache_size:
-                    cache.clear()  # bounded memory: start over
-                cache[word] = ids
+                if len(word) <= CACHED_CHARS:
+                    if len(cache) >= self.cache_size:
+                        cache.clear()  # bounded memory: start over
+                    cache[word] = ids
             out.extend(ids)
 
     def encode(self, text: str) -> list[int]:

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from labkit.tokenizer import CharTokenizer, Tokenizer
-from labkit.tokenizer.files import TokenizerFileError
+from labkit.tokenizer.files import TokenizerFileError, tokenizer_format
 
 MERGES = [(b"a", b"b"), (b"ab", b"c")]
 N = 256 + len(MERGES) + 1  # bytes, merges, one special token
@@ -225,3 +225,15 @@ def test_valid_file_still_loads(tmp_path):
     path.write_text(json.dumps(_bpe()))
     tok = Tokenizer.load(path)
     assert tok.vocab_size == N and tok.encode("abc<|end|>") == [257, 258]
+
+
+def test_tokenizer_format_picks_the_loader(tmp_path):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(_chars()))
+    assert tokenizer_format(path) == "labkit.chartokenizer"
+    path.write_text(json.dumps(_bpe()))
+    assert tokenizer_format(path) == "labkit.tokenizer"
+    path.write_bytes(b"")
+    _load_error(tokenizer_format, path, "the file is empty")
+    path.write_text('{"vocab": []}')
+    _load_error(tokenizer_format, path, "'format' is None")

@@ -25,7 +25,7 @@ def test_symbols_merge_by_hand():
     assert symbols.starts == [0, 3]  # the empty word has no node
     merged = list(symbols.merge([0, 1, 3], (1, 1), 9))
     assert merged == [0, 3]  # node 1 overlaps the merge at 0: skipped
-    assert symbols.ids == [9, DEAD, 1, 9, DEAD]
+    assert list(symbols.ids) == [9, DEAD, 1, 9, DEAD]
     assert symbols.word(0) == [9, 1] and symbols.word(3) == [9]
     assert list(symbols.pairs()) == [(0, (9, 1))]  # words never touch
 

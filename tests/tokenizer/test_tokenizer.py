@@ -196,6 +196,13 @@ def test_encode_cache_stays_bounded(tok):
     assert len(small._cache) <= 10
 
 
+def test_long_pretokens_are_not_cached(tok):
+    fresh = Tokenizer(tok.vocab, tok.merges, tok.special_tokens)
+    word = "ab" * 1000  # one pre-token of 2,000 characters
+    assert fresh.encode(word + " ab") == fresh.encode(word) + fresh.encode(" ab")
+    assert list(fresh._cache) == [" ab"]
+
+
 @pytest.mark.slow
 def test_encode_iterable_memory_is_bounded(tmp_path):
     """Peak RSS grows by far less than the file while streaming 6 MB."""
