@@ -176,7 +176,7 @@ def test_train_refuses_a_folder_that_holds_a_run(trained, capsys):
         (["--corpus", "OTHER"], "--corpus is not the text this run was tokenized from"),
         (
             ["--set", "model.d_model=32"],
-            "model config differs: d_model: 64 (checkpoint)",
+            "d_model: 64 (checkpoint) -> 32 (now)",
         ),
         (["--set", "train.steps=3"], "its step 4 is past the end of this run"),
     ],

@@ -15,6 +15,8 @@
 - compare.py: HF ``tokenizers`` BPE / WordPiece / Unigram side by side.
 """
 
+import warnings
+
 from labkit.tokenizer.bpe import train_bpe
 from labkit.tokenizer.chars import CharTokenizer
 from labkit.tokenizer.fast import train_bpe_fast
@@ -26,6 +28,22 @@ from labkit.tokenizer.gpt2 import (
 )
 from labkit.tokenizer.pretokenize import GPT2_PATTERN, GPT4_PATTERN, pretokenize
 from labkit.tokenizer.tokenizer import Tokenizer
+
+
+def _from_gpt2_files(cls, vocab_json, merges_txt) -> Tokenizer:
+    """Deprecated: use ``labkit.tokenizer.load_gpt2_files``."""
+    warnings.warn(
+        "Tokenizer.from_gpt2_files is deprecated; use "
+        "labkit.tokenizer.load_gpt2_files(vocab_json, merges_txt)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return load_gpt2_files(vocab_json, merges_txt)
+
+
+# The old name, kept for one release. It is attached here, where both modules
+# are loaded, because tokenizer.py must not import gpt2.py (which imports it).
+Tokenizer.from_gpt2_files = classmethod(_from_gpt2_files)
 
 __all__ = [
     "GPT2_PATTERN",

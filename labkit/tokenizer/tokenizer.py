@@ -34,7 +34,6 @@ Leaves out on purpose: truncation, padding, offsets, normalisation.
 
 import json
 import operator
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -126,25 +125,6 @@ class Tokenizer:
                 f"{err}"
             ) from None
         self._cache: dict[str, tuple[int, ...]] = {}
-
-    @classmethod
-    def from_gpt2_files(
-        cls, vocab_json: str | Path, merges_txt: str | Path
-    ) -> "Tokenizer":
-        """Deprecated: use ``labkit.tokenizer.load_gpt2_files`` (gpt2.py).
-
-        Kept for one release. This module does not import gpt2.py (which
-        imports this one); the loader is looked up only when this is called.
-        """
-        warnings.warn(
-            "Tokenizer.from_gpt2_files is deprecated; use "
-            "labkit.tokenizer.load_gpt2_files(vocab_json, merges_txt)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from labkit.tokenizer.gpt2 import load_gpt2_files
-
-        return load_gpt2_files(vocab_json, merges_txt)
 
     @property
     def vocab_size(self) -> int:
