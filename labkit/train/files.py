@@ -122,9 +122,13 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing")
     with open(path, "rb") as f:
-        foreign = _foreign_format(f.read(4))
-    if foreign:
-        raise FileFormatError(f"{path} is not a safetensors file: {foreign}")
+        head = f.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header.
+    # Its first byte can be 0x80 (a pickle's mark), so look for the "{" first.
+    if head[8:9] != b"{":
+        foreign = _foreign_format(head[:4])
+        if foreign:
+            raise FileFormatError(f"{path} is not a safetensors file: {foreign}")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

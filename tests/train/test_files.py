@@ -72,3 +72,20 @@ def test_read_safetensors_refuses_nan_and_names_the_tensor(tmp_path):
     assert tensors["ids"].tolist() == [0, 1, 2] and meta == {"k": "v"}
     with pytest.raises(FileNotFoundError, match="missing"):
         read_safetensors(tmp_path / "nope.safetensors")
+
+
+def test_a_safetensors_file_whose_first_byte_looks_like_a_pickle_loads(tmp_path):
+    """The header length's low byte can be 0x80, a pickle's first byte."""
+    import torch
+    from safetensors.torch import save_file
+
+    from labkit.train.files import read_safetensors
+
+    path = tmp_path / "model.safetensors"
+    for pad in range(0, 400, 8):
+        save_file({"w": torch.ones(2)}, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    tensors, metadata = read_safetensors(path)
+    assert torch.equal(tensors["w"], torch.ones(2))
