@@ -5,7 +5,10 @@ Three kinds of corpus, each with a card in corpora/NAME.md:
 * generated: "stories", the default for the chapters, written by
   labkit.storygen; its true entropy rate is known (``entropy_rate``).
 * on every machine: "python-stdlib", the running interpreter's own standard
-  library source (a code corpus), read in a fixed order.
+  library source (a code corpus), read in a fixed order; "python-docs", the
+  English reference text that ``pydoc`` shows (``pydoc_data.topics``: the
+  language reference's sections), an English corpus of some 6,000 distinct
+  words that every Python install carries.
 * downloaded on request, by URL and sha256, into a cache folder:
   "tinyshakespeare", "tinystories" (validation split), "wikitext2" (raw).
 
@@ -44,7 +47,7 @@ class Corpus:
     """One registry entry; the card corpora/NAME.md tells its story."""
 
     name: str
-    kind: str  # "generated" | "stdlib" | "download"
+    kind: str  # "generated" | "stdlib" | "stdlib-docs" | "download"
     description: str
     licence: str
     url: str = ""
@@ -70,6 +73,12 @@ CORPORA: dict[str, Corpus] = {
             "python-stdlib",
             "stdlib",
             "the running Python's standard library .py files",
+            "PSF License Agreement (Python Software Foundation)",
+        ),
+        Corpus(
+            "python-docs",
+            "stdlib-docs",
+            "the running Python's pydoc topics (pydoc_data.topics), English",
             "PSF License Agreement (Python Software Foundation)",
         ),
         Corpus(
@@ -227,6 +236,24 @@ def stdlib_text() -> str:
     return "\n".join(parts)
 
 
+def docs_text() -> str:
+    """The running Python's pydoc topics, each under a '# topic: <name>' line.
+
+    ``pydoc_data.topics.topics`` maps a topic ("assert", "calls", ...) to the
+    plain-text section of the language reference that ``help("assert")``
+    prints. Topics come in sorted order, joined by a blank line.
+    Raises CorpusUnavailable when this Python was installed without pydoc_data.
+    """
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise CorpusUnavailable(
+            "this Python has no pydoc_data.topics (some distributions ship it in "
+            "a separate package); the python-docs corpus needs it"
+        ) from None
+    return "\n".join(f"# topic: {name}\n{topics[name]}" for name in sorted(topics))
+
+
 def fetch(
     url: str,
     dest: Path,
@@ -333,11 +360,12 @@ def corpus_path(name: str, *, url: str | None = None, progress: bool = True) -> 
                 path, c.sha256, "labkit.storygen.generate() (changed generator?)"
             )
         return path
-    if c.kind == "stdlib":
+    if c.kind in ("stdlib", "stdlib-docs"):
         tag = sysconfig.get_python_version()
-        path = folder / f"python-stdlib-{tag}.txt"
+        path = folder / f"{c.name}-{tag}.txt"
         if not path.exists():
-            write_atomic(path, stdlib_text().encode("utf-8"))
+            text = stdlib_text() if c.kind == "stdlib" else docs_text()
+            write_atomic(path, text.encode("utf-8"))
         return path
     path = fetch(url or c.url, folder / c.filename, c.sha256, progress=progress)
     if c.member:

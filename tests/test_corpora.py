@@ -219,3 +219,34 @@ def test_every_corpus_has_a_card_with_its_sha256():
         assert f"# {c.name}" in card
         if c.sha256:
             assert c.sha256 in card
+
+
+def test_docs_corpus_is_pydoc_topics_in_sorted_order(cache):
+    from pydoc_data.topics import topics
+
+    text = corpora.load_text("python-docs")
+    assert corpora.corpus_path("python-docs").parent == cache
+    names = re.findall(r"^# topic: (\S+)$", text, flags=re.M)
+    assert names == sorted(topics) and "assert" in names
+    for name in ("assert", "calls", "with"):
+        header = f"# topic: {name}\n"
+        start = text.index(header) + len(header)
+        assert text[start : start + len(topics[name])] == topics[name]
+    assert corpora.docs_text() == text
+
+
+def test_docs_corpus_has_thousands_of_distinct_pretokens():
+    from labkit.tokenizer import pretokenize
+
+    text = corpora.docs_text()
+    assert text.count(" the ") > 1000  # English prose
+    assert len(set(pretokenize(text))) > 5000  # room for thousands of merges
+
+
+def test_docs_corpus_without_pydoc_data_says_so(cache, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydoc_data.topics", None)  # import fails
+    with pytest.raises(corpora.CorpusUnavailable, match="no pydoc_data.topics"):
+        corpora.load_text("python-docs")
+    assert not cache.exists() or list(cache.iterdir()) == []
