@@ -159,13 +159,42 @@ def prepare_tokens(
     return TokenData.load(out)
 
 
+def get_batch(
+    tokens, batch_size: int, context_len: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """batch_size random windows of context_len + 1 tokens, drawn with generator.
+
+    ``tokens`` is any 1-D sequence of ids that numpy can slice: an array, a
+    memmap, a CPU tensor. Each window starts at a uniform offset in
+    0 .. len(tokens) - context_len - 1, so its last target is a real token.
+    Shapes: x, y are (B, T) int64 with B = batch_size, T = context_len, and
+    y[:, t] is the token after x[:, t].
+    Example: tokens 0..9, context_len 3 -> rows such as x=[4,5,6], y=[5,6,7].
+    Built in: notebooks/05_embeddings_first_training.ipynb.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _check_fits(len(tokens), context_len, "the tokens")
+    starts = torch.randint(
+        len(tokens) - context_len, (batch_size,), generator=generator
+    )
+    rows = [np.asarray(tokens[s : s + context_len + 1]) for s in starts.tolist()]
+    block = torch.from_numpy(np.stack(rows).astype(np.int64))  # (B, T+1)
+    return block[:, :-1], block[:, 1:]
+
+
 class TokenWindows(torch.utils.data.Dataset):
     """Windows of context_len + 1 tokens, a new one every ``stride`` tokens.
 
     Item i is (x, y): x = tokens[i*stride : i*stride + T], y the same shifted by
-    one. stride = context_len gives non-overlapping windows (evaluation);
-    stride = 1 gives every window.
+    one; there are (len(tokens) - T - 1) // stride + 1 of them, and tokens past
+    the last whole window are left out. stride = context_len tiles the tokens:
+    every target is scored exactly once (evaluation); stride < context_len
+    overlaps the windows; stride = 1 gives every window. ``tokens`` is any 1-D
+    sequence numpy can slice (array, memmap, CPU tensor).
     Shapes: x, y are (T,) int64 with T = context_len.
+    Example: tokens 0..19, T=5, stride=5 -> 3 windows, the last x=[10..14].
+    Built in: notebooks/05_embeddings_first_training.ipynb.
     """
 
     def __init__(self, tokens, context_len: int, stride: int):
@@ -252,18 +281,14 @@ class TokenData:
     def get_batch(
         self, split: str, batch_size: int, context_len: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """batch_size random windows from a split, drawn with ``generator``.
+        """batch_size random windows from a split, drawn with ``generator``
+        (the module's ``get_batch`` on this split's tokens).
 
         Shapes: x, y are (B, T) int64, y[:, t] = x[:, t + 1] in the data.
         """
         data = self.tokens(split)
         _check_fits(len(data), context_len, f"the {split} split")
-        starts = torch.randint(
-            len(data) - context_len, (batch_size,), generator=generator
-        )
-        rows = [np.asarray(data[s : s + context_len + 1]) for s in starts.tolist()]
-        block = torch.from_numpy(np.stack(rows).astype(np.int64))  # (B, T+1)
-        return block[:, :-1], block[:, 1:]
+        return get_batch(data, batch_size, context_len, generator)
 
 
 def bits_per_byte(loss: float, bytes_per_token: float) -> float:

@@ -175,3 +175,60 @@ def test_labkit_byte_tokenizer_gives_the_same_tokens(tmp_path):
     for split in ("train", "val"):
         assert np.array_equal(ours.tokens(split), lib.tokens(split))
     assert lib.manifest["tokenizer"]["sha256"] != ours.manifest["tokenizer"]["sha256"]
+
+
+def test_get_batch_hand_derived_starts_cover_every_offset_and_no_more():
+    tokens = np.arange(10)  # context_len 3: starts 0..6, the last window 6..9
+    x, y = data.get_batch(tokens, 2000, 3, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (2000, 3) and x.dtype == y.dtype == torch.int64
+    assert torch.equal(x[:, 1:] - x[:, :-1], torch.ones(2000, 2, dtype=torch.int64))
+    assert torch.equal(y, x + 1)  # arange: the next token is one more
+    assert set(x[:, 0].tolist()) == set(range(7))
+
+
+def test_get_batch_gives_the_same_windows_from_arrays_tensors_and_token_data(
+    prepared,
+):
+    train = prepared.tokens("train")
+    sources = [train, np.array(train), torch.from_numpy(np.array(train, np.int64))]
+    batches = [
+        data.get_batch(src, 5, 12, torch.Generator().manual_seed(3)) for src in sources
+    ]
+    batches.append(prepared.get_batch("train", 5, 12, torch.Generator().manual_seed(3)))
+    for x, y in batches[1:]:
+        assert torch.equal(x, batches[0][0]) and torch.equal(y, batches[0][1])
+
+
+def test_get_batch_refuses_bad_sizes_naming_them():
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        data.get_batch(np.arange(10), 0, 3, torch.Generator())
+    with pytest.raises(ValueError, match="context_len=10 is longer than the tokens"):
+        data.get_batch(np.arange(10), 2, 10, torch.Generator())
+    with pytest.raises(ValueError, match="context_len must be >= 1, got 0"):
+        data.get_batch(np.arange(10), 2, 0, torch.Generator())
+
+
+def test_windows_with_stride_context_len_score_every_target_once():
+    tokens = np.arange(103)
+    T = 8
+    tiled = data.TokenWindows(tokens, T, stride=T)
+    targets = np.concatenate([tiled[i][1].numpy() for i in range(len(tiled))])
+    assert len(tiled) == (103 - T - 1) // T + 1 == 12
+    assert targets.tolist() == list(range(1, len(tiled) * T + 1))  # each once
+    half = data.TokenWindows(tokens, T, stride=T // 2)
+    seen = np.bincount(
+        np.concatenate([half[i][1].numpy() for i in range(len(half))]), minlength=103
+    )
+    assert set(seen[T // 2 + 1 : len(half) * (T // 2)]) == {2}  # inside: twice
+    assert set(seen[1 : T // 2 + 1]) == {1}  # the first half-window: once
+
+
+def test_windows_read_tensors_and_negative_indices():
+    w = data.TokenWindows(torch.arange(20), 5, 3)
+    assert len(w) == 5  # starts 0, 3, 6, 9, 12 (15 needs token 20)
+    x, y = w[-1]
+    assert x.tolist() == [12, 13, 14, 15, 16] and y.tolist() == [13, 14, 15, 16, 17]
+    with pytest.raises(ValueError, match="stride must be >= 1, got 0"):
+        data.TokenWindows(torch.arange(20), 5, 0)
+    with pytest.raises(IndexError, match="window 5 out of range for 5 windows"):
+        w[5]
