@@ -1,10 +1,18 @@
-"""Counting a GPT from its config: parameters, FLOPs per token, memory.
+"""Counting a GPT from its config: parameters, FLOPs per token, memory, MFU.
 
 Everything here is arithmetic on a ``GPTConfig`` (on its ``resolved()`` sizes):
 no model is built, so the counts work for GPT-2 XL or Llama 3 8B on a laptop.
 tests/test_counting.py holds them equal to the published totals, to the built
 model's ``parameters()``, to torch's FLOP counter and to the tensors autograd
-actually saves.
+actually saves on both attention paths.
+
+Conventions: "non-embedding" parameters leave out the token and position tables
+and an untied head (Kaplan et al., 2020, count N without vocabulary and position
+embeddings). Attention's score and weighted-sum FLOPs are counted over every key
+(4 * T * d_model per layer per token, as the written-out attention computes
+them) unless ``causal=True``, which counts only the keys a query may see. MFU
+(Chowdhery et al., 2022) divides the model's FLOPs per second, as counted here,
+by a peak rate the caller supplies.
 
 Built in: the chapter on GPT assembled, counted and checked.
 Left out on purpose: mixed-precision master weights, activation checkpointing,
@@ -55,28 +63,85 @@ def count_params(cfg) -> int:
     return sum(param_counts(cfg).values())
 
 
-def flops_per_token(cfg, seq_len: int | None = None, *, training: bool = False) -> int:
+def non_embedding_params(cfg) -> int:
+    """Parameters outside the vocabulary and position tables (Kaplan's N).
+
+    An untied head is a vocabulary table too and is left out with them.
+    Example: non_embedding_params(PRESETS["gpt2"]) == 85_056_000
+    """
+    parts = param_counts(cfg)
+    return sum(parts.values()) - parts["tok_emb"] - parts["pos_emb"] - parts["lm_head"]
+
+
+def flops_by_part(
+    cfg, seq_len: int | None = None, *, training: bool = False, causal: bool = False
+) -> dict[str, int]:
+    """Matrix-multiply FLOPs per token by part (x3 with training=True).
+
+    Parts: "attn_proj" (q, k, v and output projections), "attn_scores" (scores
+    and weighted sum over the keys), "mlp", "lm_head". Embedding lookups cost no
+    FLOPs; biases are additions, not part of the matmuls. Each query scores all
+    seq_len keys unless causal=True: then query t scores its t + 1 keys, on
+    average (seq_len + 1) / 2, about half. seq_len defaults to context_len.
+    """
+    cfg = cfg.resolved()
+    T = cfg.context_len if seq_len is None else seq_len
+    C, H, K, D, F, L = (
+        cfg.d_model,
+        cfg.n_heads,
+        cfg.n_kv_heads,
+        cfg.d_head,
+        cfg.d_mlp,
+        cfg.n_layers,
+    )
+    n_mlp = 0 if cfg.mlp == "none" else (3 if cfg.mlp in GATED else 2) * C * F
+    # q . k and weights @ v: 2 FLOPs x D x (keys seen) each, for each of H heads
+    keys_x2 = T + 1 if causal else 2 * T  # 2 x the mean number of keys per query
+    parts = {
+        "attn_proj": 2 * L * (2 * C * H * D + 2 * C * K * D),
+        "attn_scores": L * 2 * H * D * keys_x2,
+        "mlp": 2 * L * n_mlp,
+        "lm_head": 2 * cfg.vocab_size * C,
+    }
+    return {k: 3 * v for k, v in parts.items()} if training else parts
+
+
+def flops_per_token(
+    cfg, seq_len: int | None = None, *, training: bool = False, causal: bool = False
+) -> int:
     """Matrix-multiply FLOPs per token of a forward pass (x3 with training=True).
 
     2 FLOPs (a multiply and an add) per weight of every linear layer and of the
     head, plus the attention scores and weighted sum, 4 * seq_len * d_model per
     layer, counted over all seq_len keys as the written-out attention computes
-    them (a causal kernel can skip about half). The backward pass costs twice
-    the forward.
-    seq_len defaults to context_len.
+    them; causal=True counts only the keys each query may see (about half).
+    The backward pass costs twice the forward. seq_len defaults to context_len.
+    Example: flops_per_token(PRESETS["gpt2"]) == 284_812_800
     """
-    cfg = cfg.resolved()
-    T = cfg.context_len if seq_len is None else seq_len
-    parts = param_counts(cfg)
-    C = cfg.d_model
-    linear = parts["attn"] + parts["mlp"] + cfg.vocab_size * C
-    if cfg.bias:  # biases are additions, not part of the matmuls
-        per_layer = cfg.n_heads * cfg.d_head + 2 * cfg.n_kv_heads * cfg.d_head + C
-        if cfg.mlp != "none":
-            per_layer += 2 * cfg.d_mlp + C if cfg.mlp in GATED else cfg.d_mlp + C
-        linear -= cfg.n_layers * per_layer
-    forward = 2 * linear + cfg.n_layers * 4 * T * C
-    return 3 * forward if training else forward
+    return sum(flops_by_part(cfg, seq_len, training=training, causal=causal).values())
+
+
+def mfu(
+    cfg,
+    tokens_per_second: float,
+    peak_flops_per_second: float,
+    seq_len: int | None = None,
+    *,
+    causal: bool = False,
+) -> float:
+    """Model FLOPs utilisation of training: the training FLOPs per token counted
+    here, times the tokens trained per second, over the peak FLOP rate.
+
+    The count is the model's, not the kernel's: a kernel that skips work does not
+    raise it. seq_len defaults to context_len.
+    Example: mfu(PRESETS["gpt2"], 1000, 1e12) == 3 * 284_812_800 * 1000 / 1e12
+    """
+    if not peak_flops_per_second > 0:
+        raise ValueError(f"peak_flops_per_second={peak_flops_per_second} must be > 0")
+    if not tokens_per_second >= 0:
+        raise ValueError(f"tokens_per_second={tokens_per_second} must be >= 0")
+    count = flops_per_token(cfg, seq_len, training=True, causal=causal)
+    return count * tokens_per_second / peak_flops_per_second
 
 
 @dataclass(frozen=True)
@@ -100,23 +165,38 @@ class MemoryEstimate:
         )
 
 
-def activation_elements_per_token(cfg, seq_len: int) -> int:
+def activation_elements_per_token(cfg, seq_len: int, *, fused: bool = False) -> int:
     """Elements autograd saves per token for the backward pass (no checkpointing).
 
-    Per layer: the block input, both norms' inputs and outputs, q, k, v, the
-    attention output, the attention weights (H * seq_len: torch's CPU attention
-    keeps them; flash attention would not), and the MLP's hidden activations.
-    Then the final norm and the logits with their softmax.
+    Per layer: both norms' inputs and outputs, q, k, v, the attention output, the
+    MLP's hidden activations, and the attention weights, H * seq_len, which the
+    written-out attention keeps; the fused kernel (fused=True) keeps one number
+    per head instead (the softmax's log-sum-exp). Then the final norm's input
+    and output and the log-softmax of the loss (V).
     """
     cfg = cfg.resolved()
-    C, F = cfg.d_model, cfg.d_mlp
+    C, F, H = cfg.d_model, cfg.d_mlp, cfg.n_heads
+    q_out = 2 * H * cfg.d_head  # the queries and the attention output
     kv = 2 * cfg.n_kv_heads * cfg.d_head
     mlp_hidden = 4 * F if cfg.mlp in GATED else 2 * F
     norms = 4 * C  # two norms, input and output each
     if cfg.mlp == "none":  # attention-only: one norm, no MLP
         mlp_hidden, norms = 0, 2 * C
-    per_layer = 2 * C + norms + kv + cfg.n_heads * seq_len + mlp_hidden
-    return cfg.n_layers * per_layer + 2 * C + 2 * cfg.vocab_size
+    weights = H if fused else H * seq_len
+    per_layer = q_out + norms + kv + weights + mlp_hidden
+    return cfg.n_layers * per_layer + 2 * C + cfg.vocab_size
+
+
+def kv_cache_bytes(cfg, batch_size: int, seq_len: int, bytes_per_value: int) -> int:
+    """Bytes of the keys and values cached for batch_size sequences of seq_len.
+
+    2 (k and v) x n_layers x n_kv_heads x d_head values per token: grouped-query
+    attention (fewer kv heads) shrinks it. Example: Llama 3 8B in 16-bit, one
+    token: 2 * 32 * 8 * 128 * 2 = 131072 bytes.
+    """
+    cfg = cfg.resolved()
+    per_token = 2 * cfg.n_layers * cfg.n_kv_heads * cfg.d_head
+    return per_token * batch_size * seq_len * bytes_per_value
 
 
 def memory_estimate(
@@ -127,13 +207,15 @@ def memory_estimate(
     training: bool = True,
     bytes_per_param: int = 4,
     optimizer: str = "adamw",
+    fused: bool = False,
 ) -> MemoryEstimate:
     """Memory for training (weights, gradients, optimizer state, activations) or
     inference (weights, KV cache for batch_size sequences of seq_len tokens).
 
     Optimizer states are float32 (AdamW keeps two per parameter). seq_len
-    defaults to context_len. Activations at inference are not counted (one layer
-    at a time, small next to the cache).
+    defaults to context_len. fused=True counts activations for the fused
+    attention kernel, which keeps no (T, S) weights. Activations at inference
+    are not counted (one layer at a time, small next to the cache).
     """
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(
@@ -144,9 +226,10 @@ def memory_estimate(
     P = count_params(cfg)
     weights = P * bytes_per_param
     if not training:
-        kv = 2 * cfg.n_layers * batch_size * T * cfg.n_kv_heads * cfg.d_head
-        return MemoryEstimate(weights, 0, 0, 0, kv * bytes_per_param)
-    acts = batch_size * T * activation_elements_per_token(cfg, T) * bytes_per_param
+        kv = kv_cache_bytes(cfg, batch_size, T, bytes_per_param)
+        return MemoryEstimate(weights, 0, 0, 0, kv)
+    per_token = activation_elements_per_token(cfg, T, fused=fused)
+    acts = batch_size * T * per_token * bytes_per_param
     return MemoryEstimate(
         weights, weights, OPTIMIZER_STATES[optimizer] * P * 4, acts, 0
     )

@@ -7,11 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from labkit.attention import KVCache
+from labkit.attention import KVCache, attention, causal_mask
 from labkit.counting import (
+    activation_elements_per_token,
     count_params,
+    flops_by_part,
     flops_per_token,
+    kv_cache_bytes,
     memory_estimate,
+    mfu,
+    non_embedding_params,
     param_counts,
 )
 from labkit.model import GPT, PRESETS, GPTConfig
@@ -107,12 +112,8 @@ def test_training_memory_weights_gradients_adamw():
     assert (sgd.weights, sgd.optimizer) == (2 * P, 0)
 
 
-@pytest.mark.parametrize("fields", VARIANTS[:2])
-def test_activation_estimate_close_to_what_autograd_saves(seed, fields):
-    cfg = dataclasses.replace(SMALL, **fields)
-    model = GPT(cfg)
-    B, T = 4, 16
-    idx = torch.randint(0, cfg.vocab_size, (B, T))
+def saved_bytes(model, idx, need_weights):
+    """Bytes of the tensors autograd saves for the backward pass (not weights)."""
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved = {}
 
@@ -123,9 +124,40 @@ def test_activation_estimate_close_to_what_autograd_saves(seed, fields):
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        F.cross_entropy(model(idx).flatten(0, 1), idx.flatten())
-    estimate = memory_estimate(cfg, B, T).activations
-    assert 0.8 < estimate / sum(saved.values()) < 1.2
+        logits = model(idx, need_weights=need_weights)
+        F.cross_entropy(logits.flatten(0, 1), idx.flatten())
+    return sum(saved.values())
+
+
+@pytest.mark.parametrize("fields", VARIANTS[:2])
+def test_activation_estimate_close_to_what_autograd_saves(seed, fields):
+    cfg = dataclasses.replace(SMALL, **fields)
+    model = GPT(cfg)
+    B, T = 4, 16
+    idx = torch.randint(0, cfg.vocab_size, (B, T))
+    estimate = memory_estimate(cfg, B, T, fused=True).activations
+    assert 0.8 < estimate / saved_bytes(model, idx, False) < 1.2
+
+
+@pytest.mark.parametrize("T", [16, 256])
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_activation_estimate_on_both_attention_paths(seed, T, need_weights):
+    # GPT-2's layout, within 3%: at T=256 the weights H*T are 2x the rest
+    cfg = GPTConfig(vocab_size=256, context_len=T, n_layers=2, n_heads=4, d_model=32)
+    idx = torch.randint(0, 256, (2, T))
+    saved = saved_bytes(GPT(cfg), idx, need_weights)
+    estimate = memory_estimate(cfg, 2, T, fused=not need_weights).activations
+    assert 0.97 < estimate / saved < 1.03
+
+
+def test_activation_weights_term_hand_derived():
+    # GPT-2 small per layer: 16 C without the weights, H * T with them
+    cfg = PRESETS["gpt2"]
+    fused = activation_elements_per_token(cfg, 1024, fused=True)
+    written = activation_elements_per_token(cfg, 1024)
+    assert fused == 12 * (16 * 768 + 12) + 2 * 768 + 50257
+    assert written - fused == 12 * (12 * 1024 - 12)
+    assert memory_estimate(cfg, 1, 1024).activations == 4 * 1024 * written
 
 
 def test_inference_memory_kv_cache_equals_real_cache():
@@ -153,3 +185,71 @@ def test_counts_follow_a_width_changed_with_replace():
     medium = dataclasses.replace(PRESETS["gpt2"], n_layers=24, n_heads=16, d_model=1024)
     assert count_params(medium) == PUBLISHED["gpt2-medium"]
     assert flops_per_token(medium) == flops_per_token(PRESETS["gpt2-medium"])
+
+
+def test_non_embedding_params_hand_derived():
+    gpt2 = PRESETS["gpt2"]
+    assert non_embedding_params(gpt2) == 124_439_808 - 50257 * 768 - 1024 * 768
+    assert non_embedding_params(gpt2) == 85_056_000
+    # untied head: both vocabulary tables are left out (no position table)
+    llama = PRESETS["llama2-7b"]
+    assert non_embedding_params(llama) == 6_738_415_616 - 2 * 32000 * 4096
+
+
+@pytest.mark.parametrize("fields", VARIANTS)
+def test_non_embedding_params_equal_the_built_model_without_tables(fields):
+    cfg = dataclasses.replace(SMALL, **fields)
+    model = GPT(cfg)
+    tables = {"tok_emb.weight", "pos_emb.weight", "lm_head.weight"}
+    body = sum(p.numel() for n, p in model.named_parameters() if n not in tables)
+    assert non_embedding_params(cfg) == body
+
+
+def test_flops_by_part_hand_derived_and_summed():
+    cfg = PRESETS["gpt2"]
+    parts = flops_by_part(cfg, 1024)
+    assert parts == {
+        "attn_proj": 2 * 12 * 4 * 768**2,
+        "attn_scores": 12 * 4 * 1024 * 768,
+        "mlp": 2 * 12 * 8 * 768**2,
+        "lm_head": 2 * 50257 * 768,
+    }
+    assert sum(parts.values()) == flops_per_token(cfg, 1024)
+    train = flops_by_part(cfg, 1024, training=True)
+    assert train == {k: 3 * v for k, v in parts.items()}
+
+
+def test_causal_flops_count_the_keys_each_query_sees(seed):
+    # a causal loop, query by query over its own keys, counted by torch
+    cfg = dataclasses.replace(SMALL, mlp="none")
+    B, H, T, D = 1, cfg.n_heads, 12, cfg.d_head
+    q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
+    with FlopCounterMode(display=False) as counter:
+        for t in range(T):
+            w = (q[:, :, t : t + 1] @ k[:, :, : t + 1].transpose(-2, -1)).softmax(-1)
+            w @ v[:, :, : t + 1]
+    causal = flops_by_part(cfg, T, causal=True)["attn_scores"]
+    assert cfg.n_layers * counter.get_total_flops() == T * causal
+    full = flops_by_part(cfg, T)["attn_scores"]
+    assert causal == cfg.n_layers * 2 * cfg.d_model * (T + 1)
+    assert causal / full == (T + 1) / (2 * T)  # about half
+    with FlopCounterMode(display=False) as counter:  # the full written-out path
+        attention(q, k, v, causal_mask(T))
+    assert cfg.n_layers * counter.get_total_flops() == T * full
+
+
+def test_kv_cache_bytes_hand_derived_and_grouped_query():
+    # Llama 2 7B: 32 layers, 32 kv heads of 128; Llama 3 8B: 8 kv heads
+    assert kv_cache_bytes(PRESETS["llama2-7b"], 1, 1, 2) == 2 * 32 * 32 * 128 * 2
+    assert kv_cache_bytes(PRESETS["llama3-8b"], 1, 1, 2) == 131072
+    assert kv_cache_bytes(PRESETS["gpt2"], 3, 100, 4) == 2 * 12 * 768 * 300 * 4
+
+
+def test_mfu_hand_derived_and_refuses_a_bad_peak():
+    cfg = PRESETS["gpt2"]
+    assert mfu(cfg, 1000, 1e12) == 3 * 284_812_800 * 1000 / 1e12
+    assert mfu(cfg, 1000, 1e12, causal=True) < mfu(cfg, 1000, 1e12)
+    with pytest.raises(ValueError, match="peak_flops_per_second=0"):
+        mfu(cfg, 1000, 0)
+    with pytest.raises(ValueError, match="tokens_per_second=-1"):
+        mfu(cfg, -1, 1e12)

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from labkit.counting import count_params
 from labkit.hf import (
@@ -23,6 +24,7 @@ from labkit.hf import (
     to_hf_llama,
 )
 from labkit.model import GPT, PRESETS
+from labkit.parity import PARITY_TOL, logits_relative_error, unit_scale_
 
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.needs_hf
@@ -203,3 +205,59 @@ def test_missing_checkpoint_tensor_is_named():
     del sd["transformer.h.1.mlp.c_fc.bias"]
     with pytest.raises(KeyError, match="transformer.h.1.mlp.c_fc.bias"):
         _import("gpt2", sd, GPT(gpt2_config(hf_gpt2().config)))
+
+
+class ExactGeluMLP(nn.Module):
+    """A planted bug: GPT-2's MLP with exact GELU instead of the tanh form."""
+
+    def __init__(self, mlp):
+        super().__init__()
+        self.up_proj, self.down_proj = mlp.up_proj, mlp.down_proj
+
+    def forward(self, x):
+        return self.down_proj(F.gelu(self.up_proj(x)))
+
+
+def plant(model, bug):
+    """model (loaded from HF) with one bug; the HF model is untouched."""
+    with torch.no_grad():
+        for block in model.blocks:
+            if bug == "no 1/sqrt(D)":  # sqrt(D) q . k / sqrt(D) = q . k
+                block.attn.q_proj.weight *= model.cfg.d_head**0.5
+                block.attn.q_proj.bias *= model.cfg.d_head**0.5
+            elif bug == "exact GELU":
+                block.mlp = ExactGeluMLP(block.mlp)
+    return model
+
+
+def fresh_hf_gpt2():
+    """The test's GPT-2 with transformers' own initialisation, not randomised."""
+    config = hf_gpt2().config
+    torch.manual_seed(0)
+    return transformers.GPT2LMHeadModel(config).eval()
+
+
+BUGS = ["no 1/sqrt(D)", "exact GELU"]
+IDX = torch.randint(0, 97, (2, 24), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("bug", BUGS)
+def test_hf_parity_check_fails_on_planted_bugs(bug):
+    hf = unit_scale_(fresh_hf_gpt2(), seed=0)
+    assert logits_relative_error(from_hf_gpt2(hf), hf, IDX) < PARITY_TOL / 10
+    buggy = plant(from_hf_gpt2(hf), bug)
+    assert logits_relative_error(buggy, hf, IDX) > 10 * PARITY_TOL
+
+
+@pytest.mark.parametrize("bug", BUGS)
+def test_small_weights_hide_the_planted_bugs(bug):
+    # why unit_scale_: HF's std-0.02 weights with gains drawn around 0 make both
+    # bugs pass a 1e-4 comparison of the logits
+    hf = fresh_hf_gpt2()
+    with torch.no_grad():
+        for p in hf.parameters():
+            if p.dim() == 1:
+                p.normal_(0, 0.1)
+    buggy = plant(from_hf_gpt2(hf), bug)
+    with torch.no_grad():
+        torch.testing.assert_close(buggy(IDX), hf(IDX).logits, atol=1e-4, rtol=1e-4)
