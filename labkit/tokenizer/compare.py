@@ -4,15 +4,22 @@ Adds to show.py a comparison with the other two subword algorithms in wide
 use, trained with HF ``tokenizers`` (the reference implementations):
 
 * BPE (byte-level, GPT-2 pre-tokenisation): merges the most frequent pair;
-* WordPiece (BERT; Schuster & Nakajima 2012): merges the pair with the best
-  count(ab) / (count(a) count(b)); word-internal pieces start with "##";
-  characters never seen become [UNK];
+* WordPiece (BERT): HF's WordPieceTrainer is a BPE trainer with the "##"
+  prefix for pieces inside a word (tokenizers/src/models/wordpiece/
+  trainer.rs): it merges the most *frequent* pair too. The score rule usually
+  given for WordPiece, count(ab) / (count(a) count(b)) (after Schuster &
+  Nakajima, 2012), is not what it runs; labkit.tokenizer.wordpiece has both.
+  Encoding is greedy longest match; whitespace is dropped (BERT's
+  pre-tokenizer splits on it), and a word it cannot spell becomes [UNK];
 * Unigram (Kudo 2018, SentencePiece): starts from many candidate pieces and
   prunes those whose removal costs the corpus likelihood least; encodes with
-  the most probable segmentation; a space is written "▁".
+  the most probable segmentation; a space is written "▁", and every space
+  starts a new piece (so each space of an indentation is a token of its own).
+  labkit.tokenizer.unigram writes the training out.
 
 ``HFTokenizer`` wraps each in labkit's encode / decode so the helpers of
-show.py apply to all of them. ``compare`` returns one row per tokenizer.
+show.py apply to all of them; ``shown_pieces`` writes any tokenizer's tokens
+so that none of them is invisible. ``compare`` returns one row per tokenizer.
 
 Built in: notebooks/03_tokenizers_compared.ipynb.
 """
@@ -84,6 +91,40 @@ def train_hf(text: str, kind: str, vocab_size: int) -> HFTokenizer:
         raise ValueError(f"kind={kind!r} is not one of {KINDS}")
     hf.train_from_iterator([text], trainer=trainer)
     return HFTokenizer(kind, hf)
+
+
+def _shown_bytes(token: bytes) -> str:
+    """A token's bytes as text; a byte that is part of a character cut by the
+    token's edge shows as <hex> ("<e6>")."""
+    out, i = [], 0
+    while i < len(token):
+        for n in (1, 2, 3, 4):
+            try:
+                out.append(token[i : i + n].decode("utf-8"))
+            except UnicodeDecodeError:
+                continue
+            i += n
+            break
+        else:
+            out.append(f"<{token[i]:02x}>")
+            i += 1
+    return "".join(out)
+
+
+def shown_pieces(tokenizer, text: str) -> list[str]:
+    """Each token of ``text`` written so that it can be seen.
+
+    Tokenizers with ``pieces`` (HF models, labkit's WordPiece and Unigram)
+    show their stored strings ("##ing", "▁the", a lone "▁"); byte-level BPE
+    shows each token's bytes. Then a space is "·", a newline "↵", a tab "⇥".
+    Example: shown_pieces(byte_tokenizer, "é") -> ["<c3>", "<a9>"]
+    """
+    if hasattr(tokenizer, "pieces"):
+        pieces = tokenizer.pieces(text)
+    else:
+        pieces = [_shown_bytes(tokenizer.vocab[i]) for i in tokenizer.encode(text)]
+    table = str.maketrans({" ": "·", "\n": "↵", "\t": "⇥"})
+    return [piece.translate(table) for piece in pieces]
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,19 @@ def test_compare_rows():
     assert "[UNK]" in by_name["wordpiece"].sample  # emoji never seen
     with pytest.raises(ValueError, match="kind='bogus' is not one of"):
         train_hf(TEXT, "bogus", 300)
+
+
+@pytest.mark.needs_hf
+def test_shown_pieces_leave_no_token_invisible():
+    from labkit.tokenizer import Tokenizer
+    from labkit.tokenizer.compare import shown_pieces
+
+    assert shown_pieces(Tokenizer(), "a é\n") == ["a", "·", "<c3>", "<a9>", "↵"]
+    unigram = train_hf(TEXT, "unigram", 120)
+    code = "def f(x):\n    return x"
+    shown = shown_pieces(unigram, code)
+    assert unigram.decode([unigram.hf.token_to_id("▁")]) == ""  # invisible alone
+    assert shown.count("▁") >= 3 and all(shown)  # one per indentation space
+    assert "↵" in "".join(shown)
+    wordpiece = train_hf(TEXT, "wordpiece", 200)
+    assert any(p.startswith("##") for p in shown_pieces(wordpiece, "tokenizers"))
