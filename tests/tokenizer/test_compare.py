@@ -58,4 +58,4 @@ def test_shown_pieces_leave_no_token_invisible():
     assert shown.count("▁") >= 3 and all(shown)  # one per indentation space
     assert "↵" in "".join(shown)
     wordpiece = train_hf(TEXT, "wordpiece", 200)
-    assert any(p.startswith("##") for p in shown_pieces(wordpiece, "tokenizers"))
+    assert any(p.startswith("##") for p in shown_pieces(wordpiece, "cats"))
