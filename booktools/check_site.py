@@ -6,7 +6,10 @@ For each page it asserts, and records in ``_build/site_check.json``:
 - no request leaves 127.0.0.1 (the browser's DNS is cut and any such request is
   blocked and reported), no local file is missing;
 - no JavaScript console error or uncaught exception;
-- math (MathJax) and saved widgets render from the book's own copies.
+- math (MathJax) and saved widgets render from the book's own copies;
+- every live model (labkit.live) starts, its logits match labkit's within the
+  export's tolerance and its greedy continuations are labkit's, and it answers
+  a typed prompt (booktools/live_check.py).
 A full-page screenshot of each page is kept in ``_build/screenshots/``.
 
 Usage: python -m booktools.check_site _build/html
@@ -23,6 +26,8 @@ import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
+
+from booktools.live_check import check_live, live_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
@@ -46,10 +51,10 @@ def find_chromium() -> str | None:
     return None
 
 
-def expected_figures(notebook: Path) -> tuple[int, int]:
-    """(plotly figures, saved widget views) a chapter shows in the book."""
+def expected_figures(notebook: Path) -> tuple[int, int, int]:
+    """(plotly figures, saved widget views, live models) a chapter shows."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
-    figures = widgets = 0
+    figures = widgets = live = 0
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if cell["cell_type"] != "code" or {"remove-output", "remove-cell"} & set(tags):
@@ -58,7 +63,19 @@ def expected_figures(notebook: Path) -> tuple[int, int]:
             data = output.get("data", {})
             figures += "application/vnd.plotly.v1+json" in data
             widgets += "application/vnd.jupyter.widget-view+json" in data
-    return figures, widgets
+            live += "application/vnd.labkit.live+json" in data
+    return figures, widgets, live
+
+
+def expected_on_page(rel: str) -> tuple[int, int, int]:
+    """What the page's source shows: a chapter's outputs, or the live models
+    a markdown page holds as raw HTML."""
+    source = ROOT / Path(rel).with_suffix(".ipynb")
+    if source.is_file():
+        return expected_figures(source)
+    source = ROOT / Path(rel).with_suffix(".md")
+    text = source.read_text(encoding="utf-8") if source.is_file() else ""
+    return 0, 0, text.count('class="labkit-live"')
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -139,8 +156,7 @@ def check_page(page, base: str, rel: str, html_root: Path, shots: Path) -> dict:
 
     page.on("response", on_response)
     page.goto(f"{base}/{rel}", wait_until="networkidle")
-    notebook = ROOT / Path(rel).with_suffix(".ipynb")
-    n_fig, n_widgets = expected_figures(notebook) if notebook.is_file() else (0, 0)
+    n_fig, n_widgets, n_live = expected_on_page(rel)
     drawn_js = (
         "[...document.querySelectorAll('.js-plotly-plot')]"
         ".filter(gd => gd.querySelector('.main-svg')).length"
@@ -162,6 +178,7 @@ def check_page(page, base: str, rel: str, html_root: Path, shots: Path) -> dict:
         _wait(page, math_js, timeout=30_000)
     math_ok = (not has_math) or page.evaluate(math_js)
     slider = try_slider(page) if n_fig else None
+    live = check_live(page, html_root)
     shot = shots / (rel.replace("/", "__").removesuffix(".html") + ".png")
     page.screenshot(path=str(shot), full_page=True)
     return {
@@ -172,6 +189,8 @@ def check_page(page, base: str, rel: str, html_root: Path, shots: Path) -> dict:
         "widgets_drawn": widgets_drawn,
         "math_rendered": math_ok,
         "slider": slider,
+        "live_expected": n_live,
+        "live": live,
         "external_requests": external,
         "missing": missing,
         "console_errors": errors,
@@ -198,6 +217,12 @@ def problems_of(result: dict) -> list[str]:
             before["visible"] == after["visible"] and before["svg"] == after["svg"]
         ):
             out.append(f"slider did not redraw: {slider}")
+    if len(result["live"]) != result["live_expected"]:
+        out.append(
+            f"{len(result['live'])} of {result['live_expected']} live models found"
+        )
+    for live in result["live"]:
+        out += live_problems(live)
     out += [f"request left 127.0.0.1: {u}" for u in result["external_requests"]]
     out += [f"missing: {u}" for u in result["missing"]]
     out += [f"console error: {e}" for e in result["console_errors"]]
@@ -244,6 +269,16 @@ def main(argv: list[str]) -> int:
             f"figures {result['figures_drawn']}/{result['figures_expected']}  "
             f"slider {slider:7}  {result['page_weight_bytes'] / 1e6:5.2f} MB"
         )
+        for live in result["live"]:
+            if live["state"] == "ready":
+                p = live["parity"]
+                print(
+                    f"     live model {live['model']}: max |logit - labkit| "
+                    f"{p['max_abs_logit_diff']:.2g} (tolerance {p['tolerance']:g}), "
+                    f"attention {p['max_abs_attention_diff'] or 0:.2g}, greedy "
+                    + ", ".join(f"{a}/{b}" for a, b in p["greedy_same"])
+                    + " tokens identical"
+                )
         for line in problems:
             print(f"     {line}")
     print(f"site check: {len(results) - failed} passed, {failed} failed")

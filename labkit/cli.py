@@ -6,6 +6,7 @@
     labkit tokenize --corpus notes.txt --tokenizer bpe:512 --out tokens/notes
     labkit run notebooks/11_training_loop.ipynb -p steps 100 -o out.ipynb
     labkit sweep notebooks/experiments/train_one.ipynb -p lr 0.001,0.003
+    labkit export-web runs/first -o web/first
 
 ``--set section.field=value`` changes one field of the model config
 (``model.``, labkit.model.GPTConfig) or the training config (``train.``,
@@ -364,8 +365,50 @@ def cmd_sweep(args) -> int:
     return 1 if failed(rows) else 0
 
 
+# --- labkit export-web ----------------------------------------------------------
+def add_export_web(sub) -> None:
+    p = sub.add_parser(
+        "export-web",
+        help="export a trained run for a web page (the model runs in the browser)",
+        description="Write the newest checkpoint of RUN (a run folder made by "
+        "`labkit train`; `--recipe small` for labkit's small model instead) as "
+        "files a page reads: model.json (config, tokenizer), model.safetensors, "
+        "labkit's reference logits, and a page, index.html, that runs the model "
+        "in the browser with labkit-live.js (labkit.webexport).",
+    )
+    p.add_argument("run", nargs="?", default=None, help="run folder")
+    p.add_argument("--recipe", choices=["small"], default=None, help="instead of RUN")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    p.add_argument("--name", default=None, help="model name (default: the folder's)")
+    p.set_defaults(handler=cmd_export_web)
+
+
+def cmd_export_web(args) -> int:
+    from labkit import webexport
+
+    if (args.run is None) == (args.recipe is None):
+        raise CLIError("give a run folder or --recipe small (one of the two)")
+    kw = dict(dtype=args.dtype, page=True)
+    if args.name:
+        kw["name"] = args.name
+    if args.recipe:
+        spec = webexport.export_small(args.out, **kw)
+    else:
+        if not Path(args.run).is_dir():
+            raise CLIError(f"{args.run} is not a folder (a run made by `labkit train`)")
+        spec = webexport.export_run(args.run, args.out, **kw)
+    size = (Path(args.out) / spec["weights"]).stat().st_size
+    print(
+        f"{args.out}: {spec['description']}, {spec['n_params']:,} parameters, "
+        f"{spec['dtype']} weights {size / 1e6:.2f} MB. Open {args.out}/index.html, "
+        f"or serve it: python -m http.server -d {args.out}"
+    )
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------
-COMMANDS = [add_train, add_sample, add_tokenize, add_run, add_sweep]
+COMMANDS = [add_train, add_sample, add_tokenize, add_run, add_sweep, add_export_web]
 
 
 EXAMPLES = """examples:
@@ -374,14 +417,16 @@ EXAMPLES = """examples:
   labkit sample runs/first --prompt "Once upon a time" --temperature 0.8
   labkit tokenize --corpus notes.txt --tokenizer bpe:512 --out tokens/notes
   labkit run notebooks/11_training_loop.ipynb -p steps 100 -o out.ipynb
-  labkit sweep notebooks/experiments/train_one.ipynb -p lr 0.001,0.003"""
+  labkit sweep notebooks/experiments/train_one.ipynb -p lr 0.001,0.003
+  labkit export-web runs/first -o web/first"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit",
         description="LLM Lab's command line: train a small GPT, sample from it, "
-        "tokenize a corpus, run a chapter with parameters or over a grid. "
+        "tokenize a corpus, run a chapter with parameters or over a grid, "
+        "export a model for a web page. "
         "`labkit COMMAND --help` explains each command.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

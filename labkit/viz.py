@@ -10,6 +10,10 @@ draws the picture for one setting of the knob, and gets
   JupyterLab, calling ``make_traces`` again on every move (so it can reach values
   that were not precomputed).
 
+``live_model`` (labkit/live.py) shows a GPT running in the page itself: the
+reader types a prompt and the page computes the next-token bars, samples and
+attention maps, in the book as in JupyterLab.
+
 Built in: notebooks/01_text_as_numbers.ipynb. Core modules never import this one.
 """
 
@@ -20,6 +24,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
+
+from labkit.live import live_model  # noqa: F401 (one call from a chapter)
 
 Traces = Sequence[BaseTraceType]
 
