@@ -2,8 +2,10 @@
 
 ``split_special(text, special_tokens)``: text cut into pieces, each special
 token (``<|endoftext|>``) a piece of its own, the longest first where two
-overlap. The reference is pretokenize.py's ``split_special``, which the
-trainers and the Tokenizer use before any regular expression runs.
+overlap, written by scanning the text (no regular expressions: the chapter
+builds the regular-expression version). The reference is pretokenize.py's
+``split_special``, which the trainers and the Tokenizer use before any
+pre-tokenisation.
 
 Built in: notebooks/02_byte_pair_encoding.ipynb.
 """
@@ -15,6 +17,10 @@ import random
 from labkit.exercises import Case, CheckResult, run_check, short
 from labkit.tokenizer.pretokenize import special_regex
 from labkit.tokenizer.pretokenize import split_special as _lib_split_special
+
+_RE_CALLS = tuple(
+    f"re.{name}(" for name in ("split", "finditer", "compile", "search", "match")
+) + ("re.findall(", "re.sub(", "re.fullmatch(")
 
 
 def _split_special(text: str, special_tokens: list[str]) -> list[str]:
@@ -50,11 +56,10 @@ def _split_cases() -> list[Case]:
         case(
             f"a{eot}b",
             [eot],
-            "the special token is one piece; if it comes out in bits, escape "
-            "it (regex.escape): '|' means 'or' in a regular expression",
+            "the special token is one piece, the text on each side of it another",
         ),
         case("plain text", [eot], "no special token in the text: one piece"),
-        case("", [eot], "no text: no pieces"),
+        case("", [eot], "no text, no pieces: an empty string is not a piece"),
         case("a<b", [], "no special tokens: the text is one piece"),
         case(
             f"{eot}{eot}x",
@@ -64,8 +69,8 @@ def _split_cases() -> list[Case]:
         case(
             "one <|two",
             [eot],
-            "'|' is special in a regular expression: escape the tokens "
-            "(regex.escape), or '<' alone matches",
+            "'<|' is only the start of a special token: text that merely "
+            "looks like part of one stays ordinary text",
         ),
         case(
             "x<|a|><|b|>y",
@@ -75,7 +80,8 @@ def _split_cases() -> list[Case]:
         case(
             "1+1=2<|fim|>",
             ["+", "<|fim|>"],
-            "'+' is a special token here: taken literally, not as a repeat",
+            "'+' is a special token here; the text between two special "
+            "tokens is one piece",
         ),
         case(f"café {eot}\nnaïve", [eot], "any characters around them"),
     ]
@@ -94,7 +100,8 @@ def _split_cases() -> list[Case]:
 def check_split_special(fn) -> CheckResult:
     """Check ``fn(text, special_tokens: list[str]) -> list[str]``: ``text`` cut
     into pieces, each special token a piece of its own (the longest first where
-    two overlap), the text between them in between, no empty pieces.
+    two overlap), the text between them in between, no empty pieces. The
+    function may not use regular expressions (``regex``, ``re.split``, ...).
     """
     return run_check(
         "check_split_special",
@@ -103,6 +110,6 @@ def check_split_special(fn) -> CheckResult:
         _compare_pieces,
         summary="one token, none, empty text, tokens in a row, regex "
         "characters, overlaps, 12 random",
-        forbidden=("labkit", "my_split_special"),
+        forbidden=("labkit", "my_split_special", "regex", *_RE_CALLS),
         references=(_split_special, _lib_split_special),
     )

@@ -5,12 +5,23 @@ import regex
 from labkit.exercises.special_tokens import _split_special, check_split_special
 
 
+def scan(text, special_tokens, *, order=None, keep_empty=False):
+    """Split by scanning; the keywords plant one typical bug each."""
+    ordered = sorted(special_tokens, key=order or (lambda t: -len(t)))
+    pieces, start, i = [], 0, 0
+    while i < len(text):
+        found = next((t for t in ordered if text.startswith(t, i)), None)
+        if found is None:
+            i += 1
+            continue
+        pieces += [text[start:i], found]
+        i = start = i + len(found)
+    pieces.append(text[start:])
+    return pieces if keep_empty else [p for p in pieces if p]
+
+
 def split(text, special_tokens):
-    if not special_tokens:
-        return [text] if text else []
-    longest_first = sorted(special_tokens, key=len, reverse=True)
-    alternatives = "|".join(regex.escape(t) for t in longest_first)
-    return [p for p in regex.split(f"({alternatives})", text) if p]
+    return scan(text, special_tokens)
 
 
 def test_split_special_passes_and_says_not_done_for_a_stub():
@@ -18,39 +29,39 @@ def test_split_special_passes_and_says_not_done_for_a_stub():
     assert check_split_special(lambda t, s: None).status == "not done"
 
 
-def test_unescaped_special_tokens_are_caught():
-    def unescaped(text, special_tokens):
-        if not special_tokens:
-            return [text] if text else []
-        pattern = "|".join(sorted(special_tokens, key=len, reverse=True))
-        return [p for p in regex.split(f"({pattern})", text) if p]
+def test_regular_expressions_are_refused():
+    def by_regex(text, special_tokens):
+        alternatives = "|".join(regex.escape(t) for t in special_tokens)
+        return [p for p in regex.split(f"({alternatives})", text) if p]
 
-    result = check_split_special(unescaped)
-    assert result.status == "failed" and "escape" in result.failed_case.hint
+    result = check_split_special(by_regex)
+    assert result.status == "failed" and "uses 'regex'" in result.report
+
+    def by_re(text, special_tokens):
+        import re
+
+        return [p for p in re.split("(" + "|".join(special_tokens) + ")", text) if p]
+
+    assert "uses 're.split('" in check_split_special(by_re).report
 
 
 def test_shortest_special_token_first_is_caught():
-    def shortest_first(text, special_tokens):
-        if not special_tokens:
-            return [text] if text else []
-        ordered = sorted(special_tokens, key=len)
-        alternatives = "|".join(regex.escape(t) for t in ordered)
-        return [p for p in regex.split(f"({alternatives})", text) if p]
-
-    result = check_split_special(shortest_first)
+    result = check_split_special(lambda t, s: scan(t, s, order=len))
     assert result.status == "failed" and "longer one wins" in result.failed_case.hint
 
 
 def test_empty_pieces_kept_are_caught():
-    def keeps_empty(text, special_tokens):
-        if not special_tokens:
-            return [text]
-        alternatives = "|".join(
-            regex.escape(t) for t in sorted(special_tokens, key=len, reverse=True)
-        )
-        return regex.split(f"({alternatives})", text)
+    result = check_split_special(lambda t, s: scan(t, s, keep_empty=True))
+    assert result.status == "failed" and "empty" in result.failed_case.hint
 
-    assert check_split_special(keeps_empty).status == "failed"
+
+def test_a_partial_special_token_split_off_is_caught():
+    def splits_prefixes(text, special_tokens):
+        pieces = scan(text, special_tokens)
+        return [q for p in pieces for q in p.replace("<|", "\0<|").split("\0") if q]
+
+    result = check_split_special(splits_prefixes)
+    assert result.status == "failed" and "only the start" in result.failed_case.hint
 
 
 def test_split_special_refuses_its_own_reference():
