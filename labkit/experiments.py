@@ -53,7 +53,13 @@ class NotebookFailed(RuntimeError):
 
 def literal(text: str):
     """A command-line value as Python: '3' -> 3, '0.1' -> 0.1, 'true' -> True,
-    'none' -> None, anything else -> the text itself."""
+    'none' -> None, '[1, 2]' -> [1, 2] (JSON lists and objects), anything else
+    -> the text itself."""
+    if text[:1] in ("[", "{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

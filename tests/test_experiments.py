@@ -96,7 +96,8 @@ def test_record_bundle_carries_json_data_and_text():
 @pytest.mark.parametrize(
     "text, value",
     [("3", 3), ("0.1", 0.1), ("1e-3", 1e-3), ("True", True), ("false", False),
-     ("none", None), ("hello", "hello"), ("3x", "3x")],
+     ("none", None), ("hello", "hello"), ("3x", "3x"), ("[1, 2, 4]", [1, 2, 4]),
+     ('{"a": 1}', {"a": 1}), ("[not json", "[not json")],
 )  # fmt: skip
 def test_literal_reads_command_line_values(text, value):
     from labkit.experiments import literal
