@@ -23,6 +23,7 @@ modules hold the cases. Leaves out on purpose: timing, partial credit.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,13 +74,9 @@ class CheckResult:
 
 def short(value: Any) -> str:
     """A value as one readable line, cut to a report's width."""
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor) and value.numel() > 12:
-            return f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
-    except ImportError:  # pragma: no cover - torch is a labkit dependency
-        pass
+    torch = sys.modules.get("torch")  # a tensor means torch is loaded already
+    if torch is not None and isinstance(value, torch.Tensor) and value.numel() > 12:
+        return f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
     text = " ".join(repr(value).split())
     return text if len(text) <= _WIDTH else text[: _WIDTH - 3] + "..."
 
