@@ -1,4 +1,4 @@
-"""Normalisation layers: LayerNorm, RMSNorm, and GroupNorm for comparison.
+"""Normalisation layers: LayerNorm, RMSNorm; GroupNorm and BatchNorm to compare.
 
 LayerNorm (Ba et al., 2016) centres each token's features and scales them to unit
 variance, then applies a learned gain (``weight``) and, optionally, a shift
@@ -7,10 +7,14 @@ variance, then applies a learned gain (``weight``) and, optionally, a shift
 GroupNorm (Wu & He, 2018) normalises groups of channels; it is here so the
 chapter can show what changes when the statistics are shared across channels.
 
-All three normalise each token on its own: nothing mixes positions.
-Built in: the chapter on normalisation and residuals.
-Left out on purpose: BatchNorm (its statistics mix examples, which breaks
-causal language modelling) and fused kernels.
+These three normalise each token on its own: nothing mixes positions.
+``batch_norm`` (Ioffe & Szegedy, 2015) is the exception, written out only so the
+chapter can show why a language model does not use it: it normalises each
+feature over every token of the batch, so a token's output depends on the other
+tokens, later ones included.
+Built in: notebooks/08_norms_and_residuals.ipynb.
+Left out on purpose: a BatchNorm module (running statistics, train and eval
+modes) and fused kernels.
 """
 
 import torch
@@ -32,6 +36,32 @@ def layer_norm(x, weight, bias=None, eps: float = 1e-5) -> torch.Tensor:
     return y + bias if bias is not None else y
 
 
+def rms_norm(x, weight, eps: float = 1e-6) -> torch.Tensor:
+    """RMSNorm written out: x / sqrt(mean(x**2) + eps) * weight.
+
+    The statistics are computed in float32 and cast back to x's dtype before
+    the gain, the order HF's Llama uses, so low-precision models match it.
+    Shapes: x (..., C), weight (C,) -> (..., C)
+    """
+    x32 = x.float()
+    ms = x32.pow(2).mean(dim=-1, keepdim=True)  # (..., 1)
+    return weight * (x32 * torch.rsqrt(ms + eps)).to(x.dtype)
+
+
+def batch_norm(x, weight, bias, eps: float = 1e-5) -> torch.Tensor:
+    """BatchNorm's training-mode step: each feature normalised over all tokens.
+
+    The mean and (biased) variance of feature c are taken over every position
+    of every sequence in the batch, as torch's BatchNorm1d does in training
+    mode; no running statistics are kept.
+    Shapes: x (..., C), weight and bias (C,) -> (..., C)
+    """
+    dims = tuple(range(x.dim() - 1))  # every dimension but the features
+    mean = x.mean(dim=dims, keepdim=True)  # (1, ..., 1, C)
+    var = (x - mean).pow(2).mean(dim=dims, keepdim=True)  # (1, ..., 1, C)
+    return (x - mean) * torch.rsqrt(var + eps) * weight + bias
+
+
 class LayerNorm(nn.Module):
     """LayerNorm over the last dimension, with or without a bias.
 
@@ -51,10 +81,8 @@ class LayerNorm(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    """RMSNorm: y = x / sqrt(mean(x**2) + eps) * weight, computed in float32.
+    """RMSNorm: y = x / sqrt(mean(x**2) + eps) * weight (``rms_norm``, above).
 
-    The statistics are computed in float32 and cast back before the gain, the
-    order HF's Llama uses, so low-precision models match it.
     Shapes: x (..., C) -> (..., C)
     """
 
@@ -64,9 +92,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        ms = x32.pow(2).mean(dim=-1, keepdim=True)  # (..., 1)
-        return self.weight * (x32 * torch.rsqrt(ms + self.eps)).to(x.dtype)
+        return rms_norm(x, self.weight, self.eps)
 
 
 class GroupNorm(nn.Module):

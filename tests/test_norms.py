@@ -5,7 +5,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.norms import GroupNorm, LayerNorm, RMSNorm, layer_norm, make_norm
+from labkit.norms import (
+    GroupNorm,
+    LayerNorm,
+    RMSNorm,
+    batch_norm,
+    layer_norm,
+    make_norm,
+    rms_norm,
+)
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -82,6 +90,57 @@ def test_rmsnorm_hand_derived():
     x = torch.tensor([[3.0, 4.0]])  # rms = sqrt((9 + 16) / 2) = 5 / sqrt(2)
     expected = x / (5 / 2**0.5)
     torch.testing.assert_close(norm(x), expected)
+
+
+def test_written_out_rms_norm_matches_torch_and_the_module(seed):
+    weight = torch.randn(16)
+    x = torch.randn(3, 5, 16) * 2 + 1
+    want = torch.nn.functional.rms_norm(x, (16,), weight, eps=1e-6)
+    torch.testing.assert_close(rms_norm(x, weight, eps=1e-6), want, **TOL)
+    module = RMSNorm(16)
+    with torch.no_grad():
+        module.weight.copy_(weight)
+    assert torch.equal(module(x), rms_norm(x, weight))
+
+
+def test_rms_norm_keeps_the_mean_that_layer_norm_removes():
+    x = torch.tensor([[1.0, 2.0, 3.0, 6.0]])  # mean 3, mean square 12.5
+    ones = torch.ones(4)
+    torch.testing.assert_close(rms_norm(x, ones, eps=0.0), x / 12.5**0.5)
+    assert rms_norm(x, ones).mean() > 0.8  # not centred
+    # a shift changes RMSNorm's output, a positive scale does not
+    assert not torch.allclose(rms_norm(x + 5, ones), rms_norm(x, ones))
+    torch.testing.assert_close(rms_norm(7 * x, ones), rms_norm(x, ones))
+
+
+def test_batch_norm_matches_torch_training_mode(seed):
+    weight, bias = torch.randn(8), torch.randn(8)
+    x = torch.randn(4, 6, 8) * 3 + 2  # (B, T, C)
+    flat = x.reshape(-1, 8)  # torch's batch_norm wants (N, C)
+    want = torch.nn.functional.batch_norm(
+        flat, None, None, weight, bias, training=True, eps=1e-5
+    ).reshape(x.shape)
+    torch.testing.assert_close(batch_norm(x, weight, bias), want, **TOL)
+    ref = torch.nn.BatchNorm1d(8)  # (B, C, T) layout, training mode
+    with torch.no_grad():
+        ref.weight.copy_(weight)
+        ref.bias.copy_(bias)
+    got = ref(x.transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(batch_norm(x, weight, bias), got, **TOL)
+
+
+def test_batch_norm_mixes_tokens_and_erases_a_lone_one():
+    weight, bias = torch.ones(4), torch.full((4,), 0.5)
+    x = torch.randn(2, 5, 4)
+    later = x.clone()
+    later[1, -1] += 3.0  # change the last token of the other sequence
+    first = batch_norm(x, weight, bias)[0, 0]
+    assert not torch.allclose(batch_norm(later, weight, bias)[0, 0], first)
+    torch.testing.assert_close(  # LayerNorm: the first token is untouched
+        layer_norm(later, weight, bias)[0, 0], layer_norm(x, weight, bias)[0, 0]
+    )
+    lone = torch.randn(1, 1, 4)  # one token: every feature is its own mean
+    torch.testing.assert_close(batch_norm(lone, weight, bias), bias.expand(1, 1, 4))
 
 
 def test_groupnorm_matches_torch_groupnorm(seed):

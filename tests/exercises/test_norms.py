@@ -1,0 +1,184 @@
+"""The norm and residual checks accept correct answers and reject plausible
+wrong ones (the typical bug of each exercise)."""
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from labkit.exercises.norms import (
+    _residual_cases,
+    _residual_step,
+    check_layer_norm,
+    check_residual_step,
+    check_rms_norm,
+)
+from labkit.model import Block, GPTConfig
+from labkit.norms import layer_norm, rms_norm
+
+
+def written_layer_norm(x, weight, bias, eps):
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+def written_rms_norm(x, weight, eps):
+    return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def test_correct_norms_pass_and_stubs_are_not_done():
+    assert check_layer_norm(written_layer_norm)
+    assert check_rms_norm(written_rms_norm)
+    assert check_layer_norm(lambda x, w, b, eps: None).status == "not done"
+
+    def stub(x, weight, eps):
+        raise NotImplementedError
+
+    assert check_rms_norm(stub).status == "not done"
+
+
+def test_torch_var_and_rsqrt_written_differently_also_pass():
+    def other_order(x, weight, bias, eps):
+        centred = x - x.mean(dim=-1, keepdim=True)
+        var = x.var(dim=-1, unbiased=False, keepdim=True)
+        return centred * torch.rsqrt(var + eps) * weight + bias
+
+    assert check_layer_norm(other_order)
+
+
+def test_labkit_and_torch_functions_are_refused():
+    assert "labkit's own function" in check_layer_norm(layer_norm).report
+    assert "labkit's own function" in check_rms_norm(rms_norm).report
+
+    def by_torch(x, weight, bias, eps):
+        return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+
+    assert "uses '.layer_norm('" in check_layer_norm(by_torch).report
+
+
+def test_layer_norm_with_unbiased_variance_is_caught():
+    def unbiased(x, weight, bias, eps):
+        mean = x.mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(x.var(-1, keepdim=True) + eps) * weight + bias
+
+    result = check_layer_norm(unbiased)
+    assert result.status == "failed" and "not C - 1" in result.failed_case.hint
+
+
+def test_layer_norm_with_eps_outside_the_root_is_caught():
+    def eps_outside(x, weight, bias, eps):
+        mean = x.mean(-1, keepdim=True)
+        std = ((x - mean) ** 2).mean(-1, keepdim=True).sqrt()
+        return (x - mean) / (std + eps) * weight + bias
+
+    result = check_layer_norm(eps_outside)
+    assert result.status == "failed" and "eps" in result.failed_case.hint
+
+
+def test_layer_norm_by_mean_of_squares_is_caught_at_a_large_mean():
+    def mean_of_squares(x, weight, bias, eps):
+        mean = x.mean(-1, keepdim=True)
+        var = (x * x).mean(-1, keepdim=True) - mean * mean
+        return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+    result = check_layer_norm(mean_of_squares)
+    assert result.status == "failed" and "E[x**2]" in result.failed_case.hint
+
+
+def test_layer_norm_over_the_whole_tensor_is_caught():
+    def whole_tensor(x, weight, bias, eps):
+        return (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + eps) * weight + bias
+
+    assert check_layer_norm(whole_tensor).status == "failed"
+
+
+def test_rms_norm_that_centres_is_caught():
+    def centred(x, weight, eps):
+        return written_layer_norm(x, weight, torch.zeros_like(weight), eps)
+
+    result = check_rms_norm(centred)
+    assert result.status == "failed" and "not x - mean" in result.failed_case.hint
+
+
+def test_rms_norm_by_the_vector_length_is_caught():
+    def by_length(x, weight, eps):
+        return x / torch.sqrt(x.pow(2).sum(-1, keepdim=True) + eps) * weight
+
+    result = check_rms_norm(by_length)
+    assert result.status == "failed" and "sqrt(C)" in result.failed_case.hint
+
+
+def test_rms_norm_without_eps_is_caught_on_the_zero_vector():
+    def no_eps(x, weight, eps):
+        return x / x.pow(2).mean(-1, keepdim=True).sqrt() * weight
+
+    result = check_rms_norm(no_eps)
+    assert result.status == "failed" and "NaN" in result.report
+
+
+def test_a_correct_residual_step_passes_and_a_stub_is_not_done():
+    def step(x, sublayer, norm, prenorm):
+        return x + sublayer(norm(x)) if prenorm else norm(x + sublayer(x))
+
+    assert check_residual_step(step)
+    assert check_residual_step(lambda *args: None).status == "not done"
+
+
+def test_residual_step_with_the_norm_on_the_output_is_caught():
+    def norm_after(x, sublayer, norm, prenorm):
+        return x + norm(sublayer(x)) if prenorm else norm(x + sublayer(x))
+
+    assert check_residual_step(norm_after).status == "failed"
+
+
+def test_residual_step_that_normalises_the_stream_itself_is_caught():
+    def stream_normalised(x, sublayer, norm, prenorm):
+        if prenorm:
+            h = norm(x)
+            return h + sublayer(h)  # the skip carries norm(x), not x
+        return norm(x + sublayer(x))
+
+    result = check_residual_step(stream_normalised)
+    assert result.status == "failed" and "untouched" in result.failed_case.hint
+
+
+def test_residual_step_with_placements_swapped_or_no_norm_is_caught():
+    def swapped(x, sublayer, norm, prenorm):
+        return norm(x + sublayer(x)) if prenorm else x + sublayer(norm(x))
+
+    assert check_residual_step(swapped).failed_case.args[3] is True
+
+    def post_without_norm(x, sublayer, norm, prenorm):
+        return x + sublayer(norm(x)) if prenorm else x + sublayer(x)
+
+    result = check_residual_step(post_without_norm)
+    assert result.status == "failed" and result.failed_case.args[3] is False
+
+
+def test_the_residual_cases_have_norms_that_change_their_input():
+    for case in _residual_cases():
+        x, _, norm, _ = case.args
+        assert not torch.allclose(norm(x), x, atol=1e-2), case.label
+
+
+def test_two_reference_steps_are_labkits_block_pre_and_post_norm(seed):
+    cfg = GPTConfig(vocab_size=16, context_len=8, n_layers=1, n_heads=2, d_model=8)
+    x = torch.randn(2, 5, 8) * 3 + 1
+    pos = torch.arange(5)
+    for prenorm in (True, False):
+        block = Block(dataclasses.replace(cfg, prenorm=prenorm))
+        with torch.no_grad():
+            for p in block.parameters():
+                p.normal_(0, 0.5)
+
+        def attn(h, block=block):
+            return block.attn(h, positions=pos)[0]
+
+        with torch.no_grad():
+            h = _residual_step(x, attn, block.norm_1, prenorm)
+            ours = _residual_step(h, block.mlp, block.norm_2, prenorm)
+            torch.testing.assert_close(block(x, positions=pos), ours)
+            other = _residual_step(x, attn, block.norm_1, not prenorm)
+            other = _residual_step(other, block.mlp, block.norm_2, not prenorm)
+            assert not torch.allclose(block(x, positions=pos), other, atol=1e-3)
