@@ -235,6 +235,8 @@ def _export_live_models(app, exception) -> None:
     live.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(webexport.SCRIPT, live / webexport.SCRIPT.name)
     for name, (source, folder, docname) in sorted(wanted.items()):
+        # (the first build on a machine trains labkit's small model: a minute)
+        logger.info(f"labkit: exporting live model {name!r} ({source}) to {live}")
         try:
             webexport.export_source(source, live / name, base=Path(folder), name=name)
         except (OSError, ValueError) as err:

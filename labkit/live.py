@@ -65,6 +65,7 @@ def live_model(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
+    stop: tuple[str, ...] = (),
 ) -> LiveModel:
     """A GPT running in the page, shown by the cell that returns this.
 
@@ -81,6 +82,8 @@ def live_model(
             folder's name, or "model").
         temperature, top_k, top_p: where the controls start (0 = off for
             top_k, 1 = off for top_p).
+        stop: special tokens that end a continuation (an end-of-text or
+            end-of-turn token), kept as labkit's ``eos_id`` keeps it.
     Raises ValueError naming a bad part, name or setting.
     """
     bad = [p for p in parts if p not in PARTS]
@@ -110,6 +113,8 @@ def live_model(
         "top_k": top_k,
         "top_p": top_p,
     }
+    if stop:
+        spec["stop"] = list(stop)
     return LiveModel(spec, source)
 
 
@@ -150,6 +155,8 @@ def live_html(spec: dict, *, files: str | None = None, book: bool = False) -> st
         "data-top-k": spec["top_k"],
         "data-top-p": spec["top_p"],
     }
+    if spec.get("stop"):
+        attrs["data-stop"] = json.dumps(spec["stop"])
     if book:
         attrs["data-mount"] = "auto"
     elif files:

@@ -672,9 +672,10 @@
    * {token, logits} per step. With the cache each step runs the model on the
    * new token only, while the text fits the context; past it the window is
    * cropped to the last context_len tokens and run whole, as labkit does.
-   * settings: {temperature, topK, topP}; random: a seeded generator.
+   * settings: {temperature, topK, topP}; random: a seeded generator; stop:
+   * a Set of ids that end the text (the stop token kept, as labkit's eos_id).
    */
-  function* decode(model, ids, n, settings, random, useCache = true) {
+  function* decode(model, ids, n, settings, random, useCache = true, stop = null) {
     const ctx = model.cfg.context_len;
     const seq = ids.slice();
     const cache = useCache ? model.newCache(ctx) : null;
@@ -692,6 +693,7 @@
         : draw(nextTokenProbs(logits, temperature, topK, topP), random);
       seq.push(token);
       yield { token, logits };
+      if (stop && stop.has(token)) return;
     }
   }
 
@@ -1066,6 +1068,16 @@
     }
 
     // --- generation --------------------------------------------------------------------------
+    /** The ids of the special tokens named in data-stop (a JSON list), which
+     *  end a continuation; a name the tokenizer lacks is said. */
+    stopIds() {
+      const names = JSON.parse(this.el.dataset.stop || "[]");
+      const special = this.model.tokenizer.special || {};
+      const missing = names.filter((t) => !(t in special));
+      this.setNote("stop", missing.length ? `stop tokens not in this tokenizer: ${missing.join(", ")}` : null);
+      return new Set(names.filter((t) => t in special).map((t) => special[t]));
+    }
+
     /** Continue the prompt by `new tokens` tokens, greedy or sampled with the
      *  seed, streaming them into the output box. Resolves to {ids, text,
      *  msPerToken}. */
@@ -1089,7 +1101,7 @@
       let spent = 0;
       let last = performance.now();
       try {
-        const steps = decode(gpt, this.ids, n, s, seededRandom(seed), useCache);
+        const steps = decode(gpt, this.ids, n, s, seededRandom(seed), useCache, this.stopIds());
         while (!this.stopping) {
           const t0 = performance.now();
           const step = steps.next();

@@ -215,3 +215,21 @@ def test_page_opened_as_a_file_without_bundle_says_what_to_do(tmp_path, open_pag
 
 def test_site_check_expects_the_intro_pages_live_model():
     assert expected_on_page("book/intro.html") == (0, 0, 1)
+
+
+def test_generation_ends_at_a_stop_token(tmp_path, served, open_page):
+    with_eot = Tokenizer.from_merges([], special_tokens=["<|endoftext|>"])
+    page, el, _ = opened(tmp_path, served, open_page, tokenizer=with_eot)
+    run = (
+        "(el, stop) => Array.from(LabkitLive.decode(el.labkitLive.model.gpt, "
+        "el.labkitLive.ids, 30, {temperature: 0, topK: 0, topP: 1}, null, true, "
+        "new Set(stop)), s => s.token)"
+    )
+    free = el.evaluate(run, [])
+    assert len(free) == 30
+    stopped = el.evaluate(run, [free[4]])
+    assert stopped == free[: free.index(free[4]) + 1]  # the stop token kept
+    el.evaluate('el => { el.dataset.stop = \'["<|endoftext|>", "<|nope|>"]\' }')
+    el.evaluate("el => el.labkitLive.generate({greedy: true, n: 5})")
+    note = el.query_selector('[data-note="stop"]').inner_text()
+    assert "<|nope|>" in note and "<|endoftext|>" not in note
