@@ -8,6 +8,15 @@ under ``$LABKIT_CACHE/models/<name>/`` (default ``~/.cache/labkit``); later
 calls load the cached safetensors in well under a second. The recipe below is
 the whole story: change it and the cache name changes with it.
 Used by: the chapters on inspecting a trained model and on LoRA.
+
+``load_sft_model()`` is the same idea one step later: the small model with
+the chat tokens added (labkit.chat), fine-tuned to answer the story
+questions of labkit.instruct with the loss on the answers only (labkit.sft),
+through the same training loop. Its first call trains it (about two
+minutes on a laptop CPU, after the small model) and caches it beside the
+small model, with the accuracy on fixed validation questions at every
+evaluation (``sft_history``). Used by: the chapters on instruction tuning,
+preference tuning, and learning from rewards.
 """
 
 import dataclasses
@@ -18,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from labkit import instruct
 from labkit.corpora import atomic_path, cache_root, load_text, write_atomic
 from labkit.model import GPT, GPTConfig
 from labkit.tokenizer import Tokenizer
@@ -43,6 +53,24 @@ SMALL_TRAIN = TrainConfig(
 )
 CORPUS = "stories"
 CORPUS_BYTES = 2_000_000  # the first 2 MB of the corpus, cut at a line end
+
+SFT_SPLITS = {"train": 8000, "val": 200}  # story questions (labkit.instruct)
+SFT_SEED = 0  # the dataset's seed; test questions: make_examples("test", n)
+SFT_TRAIN = TrainConfig(
+    steps=600,
+    batch_size=16,
+    lr=2e-3,
+    min_lr=2e-4,
+    warmup_steps=20,
+    weight_decay=0.0,
+    eval_every=50,
+    eval_batches=4,
+    seed=0,
+    device="cpu",
+    progress=False,
+    sample_prompts=(),
+)
+SFT_PROBES = 6  # validation questions (one of each type) answered at each eval
 
 
 def models_dir() -> Path:
@@ -95,8 +123,6 @@ def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
     Trains and caches it on first use; see the module docstring. A folder
     without model.safetensors (a run that was stopped) is trained afresh.
     """
-    from safetensors.torch import load_model
-
     folder = models_dir() / recipe_name()
     weights = folder / "model.safetensors"
     if not weights.exists():
@@ -104,6 +130,13 @@ def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
         folder.mkdir(parents=True)
         train_small_model(folder, progress=progress)
     model = GPT(SMALL_MODEL)  # the folder's name is the hash of this config
+    return _load_weights(model, folder), Tokenizer()
+
+
+def _load_weights(model: GPT, folder: Path) -> GPT:
+    from safetensors.torch import load_model
+
+    weights = folder / "model.safetensors"
     try:
         load_model(model, str(weights))
     except Exception as e:  # safetensors' and torch's errors for a bad file
@@ -112,4 +145,90 @@ def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
             f"{weights} cannot be loaded ({first}); delete {folder} and the "
             f"next call trains it again"
         ) from None
-    return model.eval(), Tokenizer()
+    return model.eval()
+
+
+def sft_recipe_name() -> str:
+    """sft-stories-<hash>: of the base recipe, the data and the training."""
+    recipe = {
+        "base": recipe_name(),
+        "splits": SFT_SPLITS,
+        "seed": SFT_SEED,
+        "templates": instruct.TEMPLATES,
+        "max_chars": instruct.MAX_CHARS,
+        "train": dataclasses.asdict(SFT_TRAIN),
+        "probes": SFT_PROBES,
+    }
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
+    return f"sft-stories-{digest.hexdigest()[:10]}"
+
+
+def train_sft_model(folder: Path, progress: bool = False) -> None:
+    """Fine-tune the small model on the story questions; write
+    model.safetensors, config.json, history.json and a run folder."""
+    from safetensors.torch import save_model
+
+    from labkit.chat import add_chat_tokens, chat_tokenizer
+    from labkit.evals import answer_questions, teacher_forced_exact
+    from labkit.sft import SFTData
+    from labkit.train.loop import train
+
+    base, _ = load_small_model(progress=progress)
+    tokenizer = chat_tokenizer()
+    splits = instruct.make_splits(SFT_SPLITS, seed=SFT_SEED)
+    val, probes = splits["val"], splits["val"][:SFT_PROBES]
+    torch.manual_seed(SFT_TRAIN.seed)
+    model = add_chat_tokens(base, tokenizer.vocab_size)
+    history = []
+
+    def on_eval(step: int, record: dict) -> None:
+        right = teacher_forced_exact(model, tokenizer, val)
+        history.append({
+            "step": step,
+            "val_loss": round(record["val_loss"], 4),
+            "val_exact": round(sum(right) / len(right), 4),
+            "answers": answer_questions(model, tokenizer, probes),
+        })  # fmt: skip
+
+    cfg = dataclasses.replace(
+        SFT_TRAIN, out_dir=str(folder / "run"), progress=progress, keep_last=1
+    )
+    train(model, SFTData(splits, tokenizer, model.cfg.context_len), cfg, on_eval)
+    config = dataclasses.asdict(model.cfg.resolved())
+    write_atomic(folder / "config.json", (json.dumps(config, indent=1) + "\n").encode())
+    evals = json.dumps({"evals": history}) + "\n"
+    write_atomic(folder / "history.json", evals.encode())
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_model(model, str(tmp))
+
+
+def _sft_folder(progress: bool) -> Path:
+    folder = models_dir() / sft_recipe_name()
+    if not (folder / "model.safetensors").exists():
+        shutil.rmtree(folder, ignore_errors=True)  # what a stopped run left
+        folder.mkdir(parents=True)
+        train_sft_model(folder, progress=progress)
+    return folder
+
+
+def load_sft_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
+    """The fine-tuned chat model (eval mode) and its chat tokenizer.
+
+    Trains and caches it on first use (the small model too, if needed).
+    """
+    from labkit.chat import chat_tokenizer
+
+    folder = _sft_folder(progress)
+    tokenizer = chat_tokenizer()
+    cfg = dataclasses.replace(SMALL_MODEL, vocab_size=tokenizer.vocab_size)
+    return _load_weights(GPT(cfg), folder), tokenizer
+
+
+def sft_history(progress: bool = False) -> list[dict]:
+    """The SFT run's evaluations, in order: step, val_loss (nats per answer
+    token), val_exact (greedy exact match on the SFT_SPLITS["val"]
+    questions) and the answers to the first SFT_PROBES of them."""
+    from labkit.train.files import read_json
+
+    path = _sft_folder(progress) / "history.json"
+    return read_json(path, "an SFT history")["evals"]

@@ -37,3 +37,51 @@ def test_recipe_name_follows_the_recipe(monkeypatch):
     other = dataclasses.replace(recipes.SMALL_TRAIN, steps=601)
     monkeypatch.setattr(recipes, "SMALL_TRAIN", other)
     assert recipes.recipe_name() != name and name.startswith("small-stories-")
+
+
+def test_sft_model_is_fine_tuned_once_with_its_history_then_loaded(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    small = dataclasses.replace(recipes.SMALL_MODEL, n_layers=1, d_model=32)
+    monkeypatch.setattr(recipes, "SMALL_MODEL", small)
+    quick = dict(steps=4, warmup_steps=1, eval_every=2, eval_batches=1, batch_size=2)
+    monkeypatch.setattr(
+        recipes, "SMALL_TRAIN",
+        dataclasses.replace(recipes.SMALL_TRAIN, sample_tokens=4, **quick),
+    )  # fmt: skip
+    monkeypatch.setattr(recipes, "CORPUS_BYTES", 50_000)
+    monkeypatch.setattr(recipes, "SFT_SPLITS", {"train": 12, "val": 6})
+    monkeypatch.setattr(
+        recipes, "SFT_TRAIN", dataclasses.replace(recipes.SFT_TRAIN, **quick)
+    )
+    monkeypatch.setattr(recipes, "SFT_PROBES", 2)
+    model, tok = recipes.load_sft_model()
+    folder = recipes.models_dir() / recipes.sft_recipe_name()
+    assert (folder / "model.safetensors").exists() and not model.training
+    assert model.cfg.vocab_size == tok.vocab_size == 259
+    assert tok.special_tokens["<|end|>"] == 258
+    history = recipes.sft_history()
+    assert [h["step"] for h in history] == [2, 4]
+    assert all(0 <= h["val_exact"] <= 1 and len(h["answers"]) == 2 for h in history)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again instead of loading the cache")
+
+    monkeypatch.setattr(recipes, "train_sft_model", no_training)
+    monkeypatch.setattr(recipes, "train_small_model", no_training)
+    again, _ = recipes.load_sft_model()
+    torch.testing.assert_close(again.state_dict(), model.state_dict())
+    base, _ = recipes.load_small_model()  # the base it started from, kept
+    assert not torch.equal(base.blocks[0].mlp.up_proj.weight,
+                           again.blocks[0].mlp.up_proj.weight)  # fmt: skip
+
+
+def test_sft_recipe_name_follows_its_base_and_its_data(monkeypatch):
+    name = recipes.sft_recipe_name()
+    monkeypatch.setattr(recipes, "SFT_SPLITS", {"train": 10, "val": 5})
+    assert recipes.sft_recipe_name() != name
+    monkeypatch.undo()
+    other = dataclasses.replace(recipes.SMALL_TRAIN, steps=601)
+    monkeypatch.setattr(recipes, "SMALL_TRAIN", other)
+    assert recipes.sft_recipe_name() != name and name.startswith("sft-stories-")

@@ -62,18 +62,21 @@ def model_config(model) -> dict | None:
 
 
 def lm_loss(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy. Shapes: x, y (B, T) -> scalar."""
+    """Mean next-token cross-entropy over the targets that are not -100
+    (F.cross_entropy's ignore_index; labkit.sft masks prompts and padding
+    with it). Shapes: x, y (B, T) -> scalar."""
     logits = model(x)  # (B, T, V)
     return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
 
 
 @torch.no_grad()
-def evaluate(model, data, setup: RunSetup) -> dict:
+def evaluate(model, data, setup: RunSetup, loss_fn=lm_loss) -> dict:
     """Mean loss over ``eval_batches`` fixed batches of each split.
 
     The batches are drawn from a generator seeded afresh each time, so every
     evaluation of a run scores the same text. Adds bits per byte when the
-    data knows its bytes per token.
+    data knows its bytes per token. ``loss_fn(model, x, y)`` is the loss
+    the run trains on (default ``lm_loss``).
     """
     cfg = setup.cfg
     model.eval()
@@ -85,7 +88,7 @@ def evaluate(model, data, setup: RunSetup) -> dict:
             x, y = data.get_batch(split, cfg.micro_batch, setup.T, gen)
             with setup.autocast:
                 x, y = x.to(setup.device), y.to(setup.device)
-                total += lm_loss(model, x, y).item()
+                total += loss_fn(model, x, y).item()
         out[f"{split}_loss"] = total / cfg.eval_batches
         if hasattr(data, "bytes_per_token"):
             bpt = data.bytes_per_token(split)
@@ -165,11 +168,12 @@ def _start_run(setup: RunSetup, model, data, optimizer, tokenizer):
     return start, best
 
 
-def train_step(setup: RunSetup, fwd, model, optimizer, data):
+def train_step(setup: RunSetup, fwd, model, optimizer, data, loss_fn=lm_loss):
     """One optimizer step: grad_accum micro-batches, clipping, AdamW update.
 
     ``fwd`` is the model as called (maybe compiled or DDP-wrapped); ``model``
-    the plain module. Returns (mean loss as a tensor, gradient norm).
+    the plain module; ``loss_fn(fwd, x, y)`` the loss (default ``lm_loss``).
+    Returns (mean loss as a tensor, gradient norm).
     Shapes: each micro-batch x, y is (batch_size / grad_accum / N, T).
     """
     cfg, info, device = setup.cfg, setup.info, setup.device
@@ -182,7 +186,7 @@ def train_step(setup: RunSetup, fwd, model, optimizer, data):
         sync = contextlib.nullcontext() if last or not info.enabled else fwd.no_sync()
         with sync:
             with setup.autocast:
-                loss = lm_loss(fwd, x.to(device), y.to(device)) / cfg.grad_accum
+                loss = loss_fn(fwd, x.to(device), y.to(device)) / cfg.grad_accum
             loss.backward()
         loss_sum += loss.detach()
     clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
@@ -192,11 +196,14 @@ def train_step(setup: RunSetup, fwd, model, optimizer, data):
     return loss_sum, grad_norm
 
 
-def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
+def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None, loss_fn=None):
     """Train ``model`` on ``data`` as ``cfg`` says; return a TrainResult.
 
     ``data`` needs ``get_batch(split, batch_size, context_len, generator)``;
     ``tokenizer`` (optional) turns the sample prompts into ids and back.
+    ``loss_fn(model, x, y) -> scalar`` replaces the next-token cross-entropy
+    ``lm_loss`` for training and evaluation alike (labkit.dpo's objective);
+    targets equal to -100 are left out of ``lm_loss`` (labkit.sft's masks).
     ``on_eval(step, record)`` is called after each evaluation. Everything is
     checked (run.py, and the checkpoint when resuming) before the first step.
     Without ``cfg.resume`` a run folder that holds a run starts over: the old
@@ -220,14 +227,17 @@ def train(model, data, cfg: TrainConfig, on_eval=None, *, tokenizer=None):
         lr = lr_at(step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss_sum, grad_norm = train_step(setup, fwd, model, optimizer, data)
+        loss_sum, grad_norm = train_step(
+            setup, fwd, model, optimizer, data, loss_fn or lm_loss
+        )
         done = result.step = step + 1
         record = {"step": done}
         if done % cfg.log_every == 0 or done == setup.stop:
             record.update(steps.stats(done, loss_sum, lr, grad_norm))
             result.losses[done] = record["loss"]
         if done % cfg.eval_every == 0 or done == setup.stop:  # stop: a checkpoint
-            record.update(evaluate(model, data, setup), elapsed_s=steps.elapsed())
+            scores = evaluate(model, data, setup, loss_fn or lm_loss)
+            record.update(scores, elapsed_s=steps.elapsed())
             _after_eval(
                 setup, steps, record, result, model, optimizer, tokenizer, on_eval
             )

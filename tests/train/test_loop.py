@@ -35,6 +35,25 @@ def test_on_eval_hook_sees_each_evaluation(data, model, cfg):
     assert json.dumps([r for _, r in seen])  # records are plain data
 
 
+def test_a_loss_fn_replaces_the_loss_in_training_and_evaluation(data, model, cfg):
+    from labkit.train.loop import lm_loss
+
+    calls = []
+
+    def doubled(m, x, y):  # twice the usual loss: the records must show it
+        calls.append(x.shape)
+        return 2 * lm_loss(m, x, y)
+
+    plain = train(model(), data, cfg())
+    twice = train(model(), data, cfg(), loss_fn=doubled)
+    assert calls and len(calls) == 8 + 2 * 2 * 2  # 8 steps, 2 evals x 2 splits
+    step = max(plain.losses)
+    assert twice.losses[step] == pytest.approx(2 * plain.losses[step], rel=0.2)
+    assert twice.evals[0]["val_loss"] == pytest.approx(
+        2 * plain.evals[0]["val_loss"], rel=1e-4
+    )
+
+
 class Counting:
     """Token data that counts its batches and can shorten a split."""
 
