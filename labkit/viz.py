@@ -155,11 +155,18 @@ def slider_widget(
 def heatmap(
     matrix, *, x=None, y=None, zmin=None, zmax=None, colorscale="Blues", **kwargs
 ) -> go.Heatmap:
-    """A heatmap trace with rows drawn top to bottom (as a matrix is read)."""
+    """A heatmap trace with rows drawn top to bottom (as a matrix is read).
+
+    Per-cell ``text`` and ``customdata`` (row by row, like ``matrix``) are
+    flipped with the rows, so each label stays on its own cell.
+    """
     import numpy as np
 
     z = np.asarray(matrix, dtype=float)
     rows = [str(i) for i in range(z.shape[0])] if y is None else [str(r) for r in y]
+    for key in ("text", "customdata"):
+        if kwargs.get(key) is not None and not isinstance(kwargs[key], str):
+            kwargs[key] = list(kwargs[key])[::-1]
     return go.Heatmap(
         z=np.round(z, 4)[::-1],
         x=x,

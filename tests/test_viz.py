@@ -56,3 +56,10 @@ def test_slider_widget_redraws_on_change():
 def test_heatmap_draws_first_row_at_the_top():
     trace = heatmap([[1, 2], [3, 4]], y=["a", "b"])
     assert trace.z[0].tolist() == [3, 4] and list(trace.y) == ["b", "a"]
+
+
+def test_heatmap_keeps_each_cell_label_on_its_cell():
+    trace = heatmap([[1, 2], [3, 4]], y=["a", "b"], text=[["p", "q"], ["r", "s"]])
+    # the row drawn first (bottom of the stored arrays) is b: values 3, 4, r, s
+    assert trace.z[0].tolist() == [3, 4] and list(trace.text[0]) == ["r", "s"]
+    assert list(trace.y) == ["b", "a"] and list(trace.text[1]) == ["p", "q"]
