@@ -138,13 +138,20 @@ def run_check(
     the function is still a stub. ``summary`` says what the cases covered.
     ``forbidden`` lists calls the exercise rules out (``".decode("``), looked
     for in the function's source when Python can find it; ``references`` are
-    labkit's own answers, which are refused if handed in as they are.
+    the reference answers (labkit's or torch's), refused if handed in as they
+    are.
     """
     n = len(cases)
     if not callable(fn):
         return _refuse(name, n, f"expected a function, got {short(fn)}")
     if any(fn is ref for ref in references):
-        return _refuse(name, n, "that is labkit's own function: write yours")
+        owner = getattr(fn, "__module__", "") or ""
+        whose = (
+            "labkit's own function"
+            if owner.startswith("labkit")
+            else ("the reference answer itself")
+        )
+        return _refuse(name, n, f"that is {whose}: write yours")
     used = _uses(fn, forbidden)
     if used is not None:
         return _refuse(

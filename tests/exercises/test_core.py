@@ -83,3 +83,16 @@ def test_tensors_close_names_shape_dtype_values_and_nan():
     assert "NaN" in tensors_close(a, a * float("nan"))
     assert tensors_close((a, a), (a, a + 1)).startswith("item 1 of the tuple")
     assert tensors_close(a, a.tolist()) == "expected a tensor, got list"
+
+
+def test_a_reference_answer_handed_in_is_refused_naming_whose_it_is(capsys):
+    import torch.nn.functional as F
+
+    from labkit.attention import causal_mask
+
+    assert "labkit's own function" in run_check(
+        "check_mask", causal_mask, CASES, exact, references=(causal_mask,)
+    ).report
+    assert "the reference answer itself" in run_check(
+        "check_ce", F.cross_entropy, CASES, exact, references=(F.cross_entropy,)
+    ).report
