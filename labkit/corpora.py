@@ -8,7 +8,9 @@ Three kinds of corpus, each with a card in corpora/NAME.md:
   library source (a code corpus), read in a fixed order; "python-docs", the
   English reference text that ``pydoc`` shows (``pydoc_data.topics``: the
   language reference's sections), an English corpus of some 6,000 distinct
-  words that every Python install carries.
+  words that most Python installs carry (some distributions ship pydoc_data
+  in a separate package). Both change with the Python version, patch
+  releases included, and are cached per full version.
 * downloaded on request, by URL and sha256, into a cache folder:
   "tinyshakespeare", "tinystories" (validation split), "wikitext2" (raw).
 
@@ -29,6 +31,7 @@ Leaves out on purpose: streaming corpora larger than memory, tokenisation
 import hashlib
 import http.client
 import os
+import platform
 import sysconfig
 import tempfile
 import urllib.error
@@ -361,7 +364,9 @@ def corpus_path(name: str, *, url: str | None = None, progress: bool = True) -> 
             )
         return path
     if c.kind in ("stdlib", "stdlib-docs"):
-        tag = sysconfig.get_python_version()
+        # the text changes between patch releases (3.11.2 and 3.11.7 differ):
+        # one cache file per full version, so no Python reads another's text
+        tag = f"{platform.python_implementation()}-{platform.python_version()}"
         path = folder / f"{c.name}-{tag}.txt"
         if not path.exists():
             text = stdlib_text() if c.kind == "stdlib" else docs_text()

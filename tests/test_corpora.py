@@ -250,3 +250,19 @@ def test_docs_corpus_without_pydoc_data_says_so(cache, monkeypatch):
     with pytest.raises(corpora.CorpusUnavailable, match="no pydoc_data.topics"):
         corpora.load_text("python-docs")
     assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_stdlib_corpora_are_cached_per_full_python_version(cache, monkeypatch):
+    """3.11.2 and 3.11.7 ship different pydoc topics: they must not share a
+    cached text (a cache keyed by 3.11 gave one the other's)."""
+    seen = corpora.corpus_path("python-docs")
+    assert seen.name == (
+        f"python-docs-{corpora.platform.python_implementation()}-"
+        f"{corpora.platform.python_version()}.txt"
+    )
+    monkeypatch.setattr(corpora.platform, "python_version", lambda: "3.11.2")
+    monkeypatch.setattr(corpora, "docs_text", lambda: "# topic: other\ntext")
+    other = corpora.corpus_path("python-docs")
+    assert other != seen and other.name.endswith("-3.11.2.txt")
+    assert corpora.read_text(other) == "# topic: other\ntext"
+    assert corpora.read_text(seen) != corpora.read_text(other)
