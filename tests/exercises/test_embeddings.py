@@ -123,7 +123,10 @@ def masked_cross_entropy(logits, targets, ignore_index=-100):
 
 def test_stable_masked_cross_entropy_passes_and_torch_itself_is_refused():
     assert check_masked_cross_entropy(masked_cross_entropy)
-    assert "the reference answer itself" in check_masked_cross_entropy(F.cross_entropy).report
+    assert (
+        "the reference answer itself"
+        in check_masked_cross_entropy(F.cross_entropy).report
+    )
     assert check_masked_cross_entropy(lambda z, y, i: None).status == "not done"
 
 
