@@ -54,6 +54,15 @@ def _layer_norm_cases() -> list[Case]:
             "x = [[1, 3]], weight = [2, 2], bias = [0.5, 0.5], eps = 0",
         ),
         _layer_norm_case(
+            torch.tensor([[1.0, 3.0]]),
+            torch.ones(2),
+            torch.zeros(2),
+            1.0,
+            "use the eps you are given: with eps = 1 the variance 1 becomes "
+            "1 + 1 = 2 under the square root",
+            "x = [[1, 3]], unit weight, zero bias, eps = 1",
+        ),
+        _layer_norm_case(
             torch.tensor([[1.0, 2.0, 3.0, 6.0]]),
             ones,
             zeros,
@@ -137,8 +146,8 @@ def check_layer_norm(fn) -> CheckResult:
         fn,
         _layer_norm_cases(),
         _close_ln,
-        summary="hand-derived, constant vector, C = 1, small inputs, (B, T, C), "
-        "large mean, 5 random",
+        summary="hand-derived, eps = 1, constant vector, C = 1, small inputs, "
+        "(B, T, C), large mean, 5 random",
         forbidden=(".layer_norm(", "LayerNorm(", "labkit"),
         references=(layer_norm,),
     )
@@ -163,6 +172,14 @@ def _rms_norm_cases() -> list[Case]:
             "its square root, the root *mean* square (the vector's length is "
             "sqrt(C) times larger)",
             "x = [[3, 4]], unit weight, eps = 0",
+        ),
+        _rms_norm_case(
+            torch.tensor([[3.0, 4.0]]),
+            torch.ones(2),
+            1.0,
+            "use the eps you are given: with eps = 1 the mean square 12.5 "
+            "becomes 13.5 under the square root",
+            "x = [[3, 4]], unit weight, eps = 1",
         ),
         _rms_norm_case(
             torch.tensor([[1.0, 2.0, 3.0, 6.0]]),
@@ -221,7 +238,7 @@ def check_rms_norm(fn) -> CheckResult:
         fn,
         _rms_norm_cases(),
         _close,
-        summary="hand-derived, not centred, constant and zero vectors, small "
+        summary="hand-derived, eps = 1, not centred, constant and zero vectors, small "
         "inputs, (B, T, C), 5 random",
         forbidden=(".rms_norm(", "RMSNorm(", "labkit"),
         references=(rms_norm,),

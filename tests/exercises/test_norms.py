@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from labkit.exercises.norms import (
+    _close,
     _residual_cases,
     _residual_step,
     check_layer_norm,
@@ -76,6 +77,20 @@ def test_layer_norm_with_eps_outside_the_root_is_caught():
     assert result.status == "failed" and "eps" in result.failed_case.hint
 
 
+def test_norms_that_ignore_the_eps_argument_are_caught():
+    def fixed_eps(x, weight, bias, eps):
+        return written_layer_norm(x, weight, bias, 1e-5)
+
+    result = check_layer_norm(fixed_eps)
+    assert result.status == "failed" and "eps you are given" in result.report
+
+    def fixed_eps_rms(x, weight, eps):
+        return written_rms_norm(x, weight, 1e-6)
+
+    result = check_rms_norm(fixed_eps_rms)
+    assert result.status == "failed" and "eps you are given" in result.report
+
+
 def test_layer_norm_by_mean_of_squares_is_caught_at_a_large_mean():
     def mean_of_squares(x, weight, bias, eps):
         mean = x.mean(-1, keepdim=True)
@@ -109,12 +124,15 @@ def test_rms_norm_by_the_vector_length_is_caught():
     assert result.status == "failed" and "sqrt(C)" in result.failed_case.hint
 
 
-def test_rms_norm_without_eps_is_caught_on_the_zero_vector():
+def test_rms_norm_without_eps_is_caught_and_the_zero_vector_gives_nan():
     def no_eps(x, weight, eps):
         return x / x.pow(2).mean(-1, keepdim=True).sqrt() * weight
 
-    result = check_rms_norm(no_eps)
-    assert result.status == "failed" and "NaN" in result.report
+    assert check_rms_norm(no_eps).status == "failed"
+    from labkit.exercises.norms import _rms_norm_cases
+
+    zero = next(c for c in _rms_norm_cases() if "zeros" in c.label)
+    assert "NaN" in _close(zero.expected, no_eps(*zero.args))
 
 
 def test_a_correct_residual_step_passes_and_a_stub_is_not_done():
