@@ -26,6 +26,7 @@ Built in: notebooks/03_tokenizers_compared.ipynb.
 
 from dataclasses import dataclass
 
+from labkit.tokenizer.gpt2 import bytes_to_unicode
 from labkit.tokenizer.show import compression
 
 KINDS = ("bpe", "wordpiece", "unigram")
@@ -111,15 +112,27 @@ def _shown_bytes(token: bytes) -> str:
     return "".join(out)
 
 
+def _byte_level(tokenizer: HFTokenizer) -> bool:
+    from tokenizers import decoders
+
+    return isinstance(tokenizer.hf.decoder, decoders.ByteLevel)
+
+
 def shown_pieces(tokenizer, text: str) -> list[str]:
     """Each token of ``text`` written so that it can be seen.
 
-    Tokenizers with ``pieces`` (HF models, labkit's WordPiece and Unigram)
-    show their stored strings ("##ing", "▁the", a lone "▁"); byte-level BPE
-    shows each token's bytes. Then a space is "·", a newline "↵", a tab "⇥".
+    HF models show each id's stored string ("##ing", "▁the", a lone "▁",
+    and "<unk>" or "[UNK]" where HF's own token list would show the text it
+    lost); labkit's WordPiece and Unigram their pieces; byte-level BPE (ours
+    or HF's) each token's bytes. Then a space is "·", a newline "↵", a tab "⇥".
     Example: shown_pieces(byte_tokenizer, "é") -> ["<c3>", "<a9>"]
     """
-    if hasattr(tokenizer, "pieces"):
+    if isinstance(tokenizer, HFTokenizer):
+        pieces = [tokenizer.hf.id_to_token(i) for i in tokenizer.encode(text)]
+        if _byte_level(tokenizer):  # "Ġthe" -> the token's bytes, b" the"
+            table = {ch: b for b, ch in bytes_to_unicode().items()}
+            pieces = [_shown_bytes(bytes(table[ch] for ch in p)) for p in pieces]
+    elif hasattr(tokenizer, "pieces"):
         pieces = tokenizer.pieces(text)
     else:
         pieces = [_shown_bytes(tokenizer.vocab[i]) for i in tokenizer.encode(text)]

@@ -51,11 +51,17 @@ def test_shown_pieces_leave_no_token_invisible():
     from labkit.tokenizer.compare import shown_pieces
 
     assert shown_pieces(Tokenizer(), "a é\n") == ["a", "·", "<c3>", "<a9>", "↵"]
+    hf_bpe = train_hf(TEXT, "bpe", 300)  # bytes, not GPT-2's "Ġ" alphabet
+    shown = shown_pieces(hf_bpe, "the cat\n  sat")
+    assert "".join(shown) == "the·cat↵··sat" and len(shown) > 1
+    assert shown_pieces(hf_bpe, "🙂")[-1] == "<82>"
     unigram = train_hf(TEXT, "unigram", 120)
     code = "def f(x):\n    return x"
     shown = shown_pieces(unigram, code)
     assert unigram.decode([unigram.hf.token_to_id("▁")]) == ""  # invisible alone
     assert shown.count("▁") >= 3 and all(shown)  # one per indentation space
     assert "↵" in "".join(shown)
+    assert shown_pieces(unigram, "東京")[-1] == "<unk>"  # HF's tokens say "東京"
+    assert unigram.pieces("東京")[-1] == "東京"
     wordpiece = train_hf(TEXT, "wordpiece", 200)
     assert any(p.startswith("##") for p in shown_pieces(wordpiece, "cats"))
