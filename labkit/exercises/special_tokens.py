@@ -1,11 +1,14 @@
 """Checks for the special-token exercise of the chapter on byte-pair encoding.
 
 ``split_special(text, special_tokens)``: text cut into pieces, each special
-token (``<|endoftext|>``) a piece of its own, the longest first where two
-overlap, written by scanning the text (no regular expressions: the chapter
-builds the regular-expression version). The reference is pretokenize.py's
-``split_special``, which the trainers and the Tokenizer use before any
-pre-tokenisation.
+token (``<|endoftext|>``) a piece of its own, written by scanning the text
+from left to right (no regular expressions: the chapter builds the
+regular-expression version): where special tokens start at the current
+place, the longest of them is a piece; otherwise the scan moves on by one
+character. So ``<|a|><|b|>`` beats ``<|a|>`` (both start at one place), but
+``abcd`` with ``ab`` and ``bcd`` is ``ab``, ``cd`` (``ab`` starts first).
+The reference is pretokenize.py's ``split_special``, which the trainers and
+the Tokenizer use before any pre-tokenisation.
 
 Built in: notebooks/02_byte_pair_encoding.ipynb.
 """
@@ -78,6 +81,19 @@ def _split_cases() -> list[Case]:
             "where two special tokens overlap, the longer one wins",
         ),
         case(
+            "abcd",
+            ["ab", "bcd"],
+            "scan from the left: 'ab' starts first, so it is taken although "
+            "'bcd' is longer, and the rest, 'cd', is ordinary text (longest "
+            "first decides only between tokens that start at one place)",
+        ),
+        case(
+            "xabcdy",
+            ["bcd", "ab"],
+            "'ab' starts at 'a', one place before 'bcd' would: it is taken, "
+            "and the rest is 'cd', then 'y'",
+        ),
+        case(
             "1+1=2<|fim|>",
             ["+", "<|fim|>"],
             "'+' is a special token here; the text between two special "
@@ -99,9 +115,10 @@ def _split_cases() -> list[Case]:
 
 def check_split_special(fn) -> CheckResult:
     """Check ``fn(text, special_tokens: list[str]) -> list[str]``: ``text`` cut
-    into pieces, each special token a piece of its own (the longest first where
-    two overlap), the text between them in between, no empty pieces. The
-    function may not use regular expressions (``regex``, ``re.split``, ...).
+    into pieces, each special token a piece of its own, the text between them
+    in between, no empty pieces. Scanning from the left, the longest special
+    token that starts at a place is taken there. The function may not use
+    regular expressions (``regex``, ``re.split``, ...).
     """
     return run_check(
         "check_split_special",
@@ -109,7 +126,7 @@ def check_split_special(fn) -> CheckResult:
         _split_cases(),
         _compare_pieces,
         summary="one token, none, empty text, tokens in a row, regex "
-        "characters, overlaps, 12 random",
+        "characters, overlaps from one place and from two, 12 random",
         forbidden=("labkit", "my_split_special", "regex", *_RE_CALLS),
         references=(_split_special, _lib_split_special),
     )

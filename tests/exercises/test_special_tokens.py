@@ -66,3 +66,41 @@ def test_a_partial_special_token_split_off_is_caught():
 
 def test_split_special_refuses_its_own_reference():
     assert "labkit's own function" in check_split_special(_split_special).report
+
+
+def test_splitting_on_each_token_longest_first_is_caught():
+    """str.split on each special token in turn, longest first, passes every
+    case where overlapping tokens start at one place; where they overlap
+    partly ('ab' and 'bcd' in 'abcd') it takes the longer one, not the one
+    that starts first."""
+
+    def split_each(text, special_tokens):
+        pieces = [text]
+        for token in sorted(special_tokens, key=len, reverse=True):
+            cut = []
+            for piece in pieces:
+                if piece in special_tokens:
+                    cut.append(piece)
+                    continue
+                for k, part in enumerate(piece.split(token)):
+                    cut += [token, part] if k else [part]
+            pieces = cut
+        return [p for p in pieces if p]
+
+    assert split_each("x<|a|><|b|>y", ["<|a|>", "<|a|><|b|>"]) == [
+        "x",
+        "<|a|><|b|>",
+        "y",
+    ]
+    assert split_each("abcd", ["ab", "bcd"]) == ["a", "bcd"]  # the bug
+    assert _split_special("abcd", ["ab", "bcd"]) == ["ab", "cd"]  # the rule
+    result = check_split_special(split_each)
+    assert result.status == "failed" and "starts first" in result.failed_case.hint
+
+
+def test_the_order_the_tokens_are_given_in_does_not_decide():
+    def in_given_order(text, special_tokens):
+        return scan(text, special_tokens, order=special_tokens.index)
+
+    result = check_split_special(in_given_order)
+    assert result.status == "failed" and "longer one wins" in result.failed_case.hint
