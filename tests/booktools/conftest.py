@@ -71,7 +71,7 @@ def open_page(browser):
         page.on(
             "request",
             lambda r: (
-                not r.url.startswith(("http://127.0.0.1", "file:", "data:"))
+                not r.url.startswith(("http://127.0.0.1", "file:", "data:", "blob:"))
                 and page.external.append(r.url)
             ),
         )
