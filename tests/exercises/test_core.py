@@ -90,9 +90,15 @@ def test_a_reference_answer_handed_in_is_refused_naming_whose_it_is(capsys):
 
     from labkit.attention import causal_mask
 
-    assert "labkit's own function" in run_check(
-        "check_mask", causal_mask, CASES, exact, references=(causal_mask,)
-    ).report
-    assert "the reference answer itself" in run_check(
-        "check_ce", F.cross_entropy, CASES, exact, references=(F.cross_entropy,)
-    ).report
+    assert (
+        "labkit's own function"
+        in run_check(
+            "check_mask", causal_mask, CASES, exact, references=(causal_mask,)
+        ).report
+    )
+    assert (
+        "the reference answer itself"
+        in run_check(
+            "check_ce", F.cross_entropy, CASES, exact, references=(F.cross_entropy,)
+        ).report
+    )
