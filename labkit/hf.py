@@ -216,21 +216,37 @@ def _hf_model(model_or_name, cls_name: str):
     return getattr(transformers, cls_name).from_pretrained(model_or_name)
 
 
-def from_hf_gpt2(model_or_name) -> GPT:
+def _target(cfg: GPTConfig, into: GPT | None) -> GPT:
+    """A new GPT(cfg), or ``into`` when it has the same resolved config."""
+    if into is None:
+        return GPT(cfg)
+    if into.cfg.resolved() != cfg.resolved():
+        raise ValueError(
+            f"into= holds a model of another config: {into.cfg.resolved()} "
+            f"is not the checkpoint's {cfg.resolved()}"
+        )
+    return into
+
+
+def from_hf_gpt2(model_or_name, *, into: GPT | None = None) -> GPT:
     """A labkit GPT with the weights of a transformers GPT2LMHeadModel.
 
     Pass the model, or a name/path for GPT2LMHeadModel.from_pretrained ("gpt2"
-    downloads the real GPT-2 when online).
+    downloads the real GPT-2 when online). ``into``: copy the weights into
+    this GPT (of the same config) instead of building a new one.
     """
     hf = _hf_model(model_or_name, "GPT2LMHeadModel")
-    model = GPT(gpt2_config(hf.config))
+    model = _target(gpt2_config(hf.config), into)
     return _import("gpt2", hf.state_dict(), model)
 
 
-def from_hf_llama(model_or_name) -> GPT:
-    """A labkit GPT with the weights of a transformers LlamaForCausalLM."""
+def from_hf_llama(model_or_name, *, into: GPT | None = None) -> GPT:
+    """A labkit GPT with the weights of a transformers LlamaForCausalLM.
+
+    ``into``: copy the weights into this GPT (of the same config).
+    """
     hf = _hf_model(model_or_name, "LlamaForCausalLM")
-    model = GPT(llama_config(hf.config))
+    model = _target(llama_config(hf.config), into)
     return _import("llama", hf.state_dict(), model)
 
 

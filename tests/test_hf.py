@@ -261,3 +261,22 @@ def test_small_weights_hide_the_planted_bugs(bug):
     buggy = plant(from_hf_gpt2(hf), bug)
     with torch.no_grad():
         torch.testing.assert_close(buggy(IDX), hf(IDX).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_from_hf_into_an_existing_model_reloads_its_weights():
+    hf = hf_gpt2()
+    ours = from_hf_gpt2(hf)
+    unit_scale_(hf, seed=5)
+    assert from_hf_gpt2(hf, into=ours) is ours
+    torch.testing.assert_close(ours(IDX), hf(IDX).logits, **LOGITS_TOL)
+    llama = hf_llama()
+    ours_llama = from_hf_llama(llama)
+    unit_scale_(llama, seed=5)
+    from_hf_llama(llama, into=ours_llama)
+    idx = torch.randint(0, 97, (1, 12))
+    torch.testing.assert_close(ours_llama(idx), llama(idx).logits, **LOGITS_TOL)
+
+
+def test_from_hf_into_a_model_of_another_config_is_refused():
+    with pytest.raises(ValueError, match="into= holds a model of another config"):
+        from_hf_gpt2(hf_gpt2(), into=GPT(PRESETS["tiny"]))

@@ -40,7 +40,9 @@ def test_unit_scale_draws_each_kind_of_parameter():
 def test_unit_scale_same_layout_same_weights_and_tied_drawn_once():
     a = unit_scale_(GPT(PRESETS["tiny"]), seed=3)
     b = unit_scale_(GPT(PRESETS["tiny"]), seed=3)
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(
+        a.state_dict().items(), b.state_dict().values(), strict=True
+    ):
         assert torch.equal(pa, pb), name
     assert a.lm_head.weight is a.tok_emb.weight
     c = unit_scale_(GPT(PRESETS["tiny"]), seed=4)
