@@ -129,17 +129,19 @@ def answers(page, el) -> dict:
     result: dict = {}
     before = el.evaluate(BARS_JS)
     tokens_before = el.evaluate("el => el.querySelector('.ll-tokens').textContent")
-    el.query_selector("textarea.ll-prompt").fill("The dog ran to the")
-    page.wait_for_timeout(300)  # the redraw waits for the next animation frame
+    typed = "The dog ran to the"
+    el.query_selector("textarea.ll-prompt").fill(typed)
+    page.wait_for_function(  # the redraw waits for the next animation frame
+        "([el, t]) => el.labkitLive.text === t", arg=[el, typed], timeout=20_000
+    )
     result["tokens_changed"] = tokens_before != el.evaluate(
         "el => el.querySelector('.ll-tokens').textContent"
     )
-    typed = el.evaluate(BARS_JS)
+    after = el.evaluate(BARS_JS)
     if "next" in parts:
-        result["bars_changed"] = before != typed and len(json.loads(typed)) > 0
-        el.query_selector('input[name="temperature"]').fill("2")
-        page.wait_for_timeout(100)
-        result["temperature_redraws"] = typed != el.evaluate(BARS_JS)
+        result["bars_changed"] = before != after and len(json.loads(after)) > 0
+        el.query_selector('input[name="temperature"]').fill("2")  # redraws at once
+        result["temperature_redraws"] = after != el.evaluate(BARS_JS)
     if "generate" in parts:
         el.query_selector('input[name="new tokens"]').fill("20")
         el.query_selector("button.ll-greedy").click()
