@@ -216,10 +216,24 @@ def _hf_model(model_or_name, cls_name: str):
     return getattr(transformers, cls_name).from_pretrained(model_or_name)
 
 
+def _empty_gpt(cfg: GPTConfig) -> GPT:
+    """GPT(cfg) with memory for its weights but none drawn: the import fills
+    them all. Built on the meta device, unless it has buffers (RoPE's
+    frequencies, ALiBi's slopes), which are computed when it is built."""
+    with torch.device("meta"):
+        model = GPT(cfg)
+    if any(True for _ in model.buffers()):
+        return GPT(cfg)
+    model = model.to_empty(device="cpu")
+    if cfg.tie_weights:  # to_empty gives each module its own new tensor
+        model.lm_head.weight = model.tok_emb.weight
+    return model
+
+
 def _target(cfg: GPTConfig, into: GPT | None) -> GPT:
     """A new GPT(cfg), or ``into`` when it has the same resolved config."""
     if into is None:
-        return GPT(cfg)
+        return _empty_gpt(cfg)
     if into.cfg.resolved() != cfg.resolved():
         raise ValueError(
             f"into= holds a model of another config: {into.cfg.resolved()} "

@@ -280,3 +280,14 @@ def test_from_hf_into_an_existing_model_reloads_its_weights():
 def test_from_hf_into_a_model_of_another_config_is_refused():
     with pytest.raises(ValueError, match="into= holds a model of another config"):
         from_hf_gpt2(hf_gpt2(), into=GPT(PRESETS["tiny"]))
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_gpt2_loaded_without_drawing_weights_is_complete_and_tied(tied):
+    # from_hf_gpt2 builds GPT-2 on the meta device: every tensor must come
+    # from the checkpoint, and a tied head must stay tied
+    hf = hf_gpt2(tie_word_embeddings=tied)
+    ours = from_hf_gpt2(hf)
+    assert (ours.lm_head.weight is ours.tok_emb.weight) == tied
+    assert all(p.device.type == "cpu" for p in ours.parameters())
+    torch.testing.assert_close(ours(IDX), hf(IDX).logits, **LOGITS_TOL)
