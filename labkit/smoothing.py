@@ -1,4 +1,4 @@
-"""Smoothing: four ways to turn n-gram counts into probabilities.
+"""Smoothing: five ways to turn n-gram counts into probabilities.
 
 Each function takes the counts looked up for Q predictions
 (``labkit.ngram.lookup_text`` or ``lookup_context``), one knob and an order,
@@ -11,14 +11,18 @@ and gives the Q probabilities:
   same model with one symbol less of context, down to the uniform 1/V: beta
   pseudo-counts spread as the shorter context predicts (a Dirichlet prior
   centred on the shorter model, MacKay and Peto, 1995);
-* ``kneser_ney`` (interpolated, one discount D for every order):
+* ``absolute_discounting`` (interpolated, one discount D for every order):
   max(N(c, x) - D, 0) / N(c) + D T(c) / N(c) p'(x), where T(c) is the number
-  of distinct symbols seen after c; every order below the top counts
+  of distinct symbols seen after c, with occurrences counted at every order
+  (Ney, Essen and Kneser, 1994);
+* ``kneser_ney``: the same, except that every order below the top counts
   continuations (after how many distinct symbols a run was seen) instead of
-  occurrences (Kneser and Ney, 1995; Chen and Goodman, 1999).
+  occurrences, and N(c), T(c) become the totals of those continuation counts
+  (Kneser and Ney, 1995; Chen and Goodman, 1999).
 
-``next_probs`` gives a whole next-symbol distribution by smoothing name, and
-``cross_entropy_bits`` the mean -log2 p: bits per byte when symbols are bytes.
+``next_probs`` gives a whole next-symbol distribution by smoothing name,
+``cross_entropy_bits`` the mean -log2 p (bits per byte when symbols are
+bytes), and ``bits_by_order`` that loss at many orders in one pass.
 Built in: notebooks/04_counting_models.ipynb.
 Leaves out on purpose: modified Kneser-Ney (three discounts per order) and
 discounts or betas estimated from the counts.
@@ -30,7 +34,13 @@ import numpy as np
 
 from labkit.ngram import Lookups, NGramCounts, lookup_context
 
-SMOOTHINGS = ("add_alpha", "backoff", "interpolate", "kneser_ney")
+SMOOTHINGS = (
+    "add_alpha",
+    "backoff",
+    "interpolate",
+    "absolute_discounting",
+    "kneser_ney",
+)
 
 
 def _upto(looked: Lookups, order: int | None) -> int:
@@ -43,6 +53,72 @@ def _upto(looked: Lookups, order: int | None) -> int:
 def _positive(name: str, value: float) -> None:
     if not value > 0:
         raise ValueError(f"{name} must be positive, got {value}")
+
+
+def _add_alpha_steps(looked: Lookups, alpha: float):
+    _positive("alpha", alpha)
+    V = looked.vocab_size
+    for n_cx, n_c in zip(looked.run_count, looked.ctx_count, strict=True):
+        yield (n_cx + alpha) / (n_c + alpha * V)
+
+
+def _backoff_steps(looked: Lookups, alpha: float):
+    p = None
+    for k, q in enumerate(_add_alpha_steps(looked, alpha)):
+        p = q if k == 0 else np.where(looked.ctx_count[k] > 0, q, p)
+        yield p
+
+
+def _interpolate_steps(looked: Lookups, beta: float):
+    _positive("beta", beta)
+    p = np.full(looked.run_count[0].shape, 1 / looked.vocab_size)
+    for n_cx, n_c in zip(looked.run_count, looked.ctx_count, strict=True):
+        p = (n_cx + beta * p) / (n_c + beta)
+        yield p
+
+
+def _discount_step(n_cx, n_c, types, discount: float, p):
+    kept = np.maximum(n_cx - discount, 0) + discount * types * p
+    return np.where(n_c > 0, kept / np.maximum(n_c, 1), p)  # unseen: p stays
+
+
+def _discounted_steps(looked: Lookups, discount: float, continuations: bool):
+    """Order k's model: occurrences at order k on top of the orders below,
+    which count continuations (Kneser-Ney) or occurrences (absolute)."""
+    if not 0 < discount <= 1:
+        raise ValueError(f"discount must be in (0, 1], got {discount}")
+    below = np.full(looked.run_count[0].shape, 1 / looked.vocab_size)
+    for k in range(looked.n):
+        occurrences = (looked.run_count[k], looked.ctx_count[k], looked.ctx_types[k])
+        top = _discount_step(*occurrences, discount, below)
+        yield top
+        if continuations:
+            conts = (looked.run_cont[k], looked.ctx_cont[k], looked.ctx_cont_types[k])
+            below = _discount_step(*conts, discount, below)
+        else:
+            below = top
+
+
+def _steps(looked: Lookups, smoothing: str, value: float):
+    """The probabilities of orders 1, 2, ..., n in turn, for one smoothing."""
+    if smoothing == "add_alpha":
+        return _add_alpha_steps(looked, value)
+    if smoothing == "backoff":
+        return _backoff_steps(looked, value)
+    if smoothing == "interpolate":
+        return _interpolate_steps(looked, value)
+    if smoothing in ("absolute_discounting", "kneser_ney"):
+        return _discounted_steps(looked, value, smoothing == "kneser_ney")
+    raise ValueError(
+        f"unknown smoothing {smoothing!r}; choose one of {', '.join(SMOOTHINGS)}"
+    )
+
+
+def _at(looked: Lookups, smoothing: str, value: float, order: int | None):
+    top = _upto(looked, order)
+    for k, p in enumerate(_steps(looked, smoothing, value), start=1):
+        if k == top:
+            return p
 
 
 def add_alpha(looked: Lookups, alpha: float, order: int | None = None):
@@ -61,11 +137,7 @@ def backoff(looked: Lookups, alpha: float, order: int | None = None):
 
     Shapes: (Q,) probabilities.
     """
-    p = add_alpha(looked, alpha, 1)
-    for k in range(2, _upto(looked, order) + 1):
-        seen = looked.ctx_count[k - 1] > 0
-        p = np.where(seen, add_alpha(looked, alpha, k), p)
-    return p
+    return _at(looked, "backoff", alpha, order)
 
 
 def interpolate(looked: Lookups, beta: float, order: int | None = None):
@@ -73,11 +145,18 @@ def interpolate(looked: Lookups, beta: float, order: int | None = None):
 
     Shapes: (Q,) probabilities.
     """
-    _positive("beta", beta)
-    p = np.full(looked.run_count[0].shape, 1 / looked.vocab_size)
-    for k in range(_upto(looked, order)):
-        p = (looked.run_count[k] + beta * p) / (looked.ctx_count[k] + beta)
-    return p
+    return _at(looked, "interpolate", beta, order)
+
+
+def absolute_discounting(
+    looked: Lookups, discount: float = 0.75, order: int | None = None
+):
+    """Interpolated absolute discounting: one discount, occurrences counted at
+    every order, and the uniform 1/V under order 1.
+
+    Shapes: (Q,) probabilities.
+    """
+    return _at(looked, "absolute_discounting", discount, order)
 
 
 def kneser_ney(looked: Lookups, discount: float = 0.75, order: int | None = None):
@@ -86,20 +165,28 @@ def kneser_ney(looked: Lookups, discount: float = 0.75, order: int | None = None
 
     Shapes: (Q,) probabilities.
     """
-    if not 0 < discount <= 1:
-        raise ValueError(f"discount must be in (0, 1], got {discount}")
-    top = _upto(looked, order)
-    p = np.full(looked.run_count[0].shape, 1 / looked.vocab_size)
-    for k in range(top):
-        if k == top - 1:  # the top order counts occurrences
-            n_cx, n_c = looked.run_count[k], looked.ctx_count[k]
-            types = looked.ctx_types[k]
-        else:  # the orders below count continuations
-            n_cx, n_c = looked.run_cont[k], looked.ctx_cont[k]
-            types = looked.ctx_cont_types[k]
-        kept = np.maximum(n_cx - discount, 0) + discount * types * p
-        p = np.where(n_c > 0, kept / np.maximum(n_c, 1), p)
-    return p
+    return _at(looked, "kneser_ney", discount, order)
+
+
+def bits_by_order(
+    looked: Lookups, smoothing: str, value: float, orders=None
+) -> list[float]:
+    """Cross-entropy (mean -log2 p) of one smoothing at each of ``orders``
+    (default 1..n), in one pass over the orders: the same numbers as
+    ``cross_entropy_bits(<smoothing>(looked, value, k))`` for each k.
+
+    Shapes: -> one float per order, in the order given.
+    """
+    orders = list(range(1, looked.n + 1)) if orders is None else list(orders)
+    for k in orders:
+        _upto(looked, k)
+    wanted, found = set(orders), {}
+    for k, p in enumerate(_steps(looked, smoothing, value), start=1):
+        if k in wanted:
+            found[k] = cross_entropy_bits(p)
+        if k == max(orders):
+            break
+    return [found[k] for k in orders]
 
 
 def next_probs(
@@ -111,13 +198,13 @@ def next_probs(
 ) -> np.ndarray:
     """The distribution of the symbol after ``context``, smoothed by name.
 
-    ``value`` is alpha, alpha, beta or the discount (see SMOOTHINGS);
+    ``value`` is the knob: alpha (add_alpha, backoff), beta (interpolate) or
+    the discount D (absolute_discounting, kneser_ney);
     ``order`` (default: the counts' n) is the model's order.
     Shapes: context (L,) with L >= order - 1 -> (V,) probabilities, sum 1.
     """
-    methods = dict(
-        zip(SMOOTHINGS, (add_alpha, backoff, interpolate, kneser_ney), strict=True)
-    )
+    functions = (add_alpha, backoff, interpolate, absolute_discounting, kneser_ney)
+    methods = dict(zip(SMOOTHINGS, functions, strict=True))
     if smoothing not in methods:
         raise ValueError(
             f"unknown smoothing {smoothing!r}; choose one of {', '.join(SMOOTHINGS)}"

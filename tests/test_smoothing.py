@@ -11,8 +11,10 @@ import pytest
 from labkit.ngram import count_ngrams, lookup_context, lookup_text
 from labkit.smoothing import (
     SMOOTHINGS,
+    absolute_discounting,
     add_alpha,
     backoff,
+    bits_by_order,
     cross_entropy_bits,
     interpolate,
     kneser_ney,
@@ -54,11 +56,12 @@ class DictModel:
             )
         return p
 
-    def kneser_ney(self, x, context, d):
+    def kneser_ney(self, x, context, d, continuations=True):
         p = 1 / V
         for k in range(1, self.n + 1):
             c = context[len(context) - k + 1 :] if k > 1 else b""
-            table = self.N[k] if k == self.n else self.cont[k]
+            top = k == self.n or not continuations
+            table = self.N[k] if top else self.cont[k]
             total, types = self.ctx(table, c)
             if total:
                 p = (max(table[c + bytes([x])] - d, 0) + d * types * p) / total
@@ -84,12 +87,16 @@ def test_every_smoothing_equals_its_dict_formula_and_sums_to_one(text, context):
         "add_alpha": add_alpha(looked, 0.1),
         "backoff": backoff(looked, 0.1),
         "interpolate": interpolate(looked, 2.0),
+        "absolute_discounting": absolute_discounting(looked, 0.75),
         "kneser_ney": kneser_ney(looked, 0.75),
     }
     want = {
         "add_alpha": [model.add_alpha(x, context, 0.1, n) for x in range(V)],
         "backoff": [model.backoff(x, context, 0.1) for x in range(V)],
         "interpolate": [model.interpolate(x, context, 2.0) for x in range(V)],
+        "absolute_discounting": [
+            model.kneser_ney(x, context, 0.75, continuations=False) for x in range(V)
+        ],
         "kneser_ney": [model.kneser_ney(x, context, 0.75) for x in range(V)],
     }
     for name in SMOOTHINGS:
@@ -135,6 +142,26 @@ def test_kneser_ney_lower_order_counts_continuations():
     assert after["\n"] < after["b"]  # "\n" after 1 byte, "b" after 2
     counted = next_probs(counts, np.frombuffer(b"", np.uint8), "add_alpha", 0.01, 1)
     assert counted[ord("\n")] > counted[ord("b")]  # by occurrences, the reverse
+    plain = next_probs(
+        counts, np.frombuffer(b"z", np.uint8), "absolute_discounting", 0.75
+    )
+    assert plain[ord("\n")] > plain[ord("b")]  # absolute discounting: occurrences
+
+
+def test_absolute_discounting_hand_derived_and_equal_to_kneser_ney_at_order_1():
+    # "abab": unigram counts a 2, b 2 (T = 2, N = 4); after "a": b 2 (T = 1)
+    counts = count_ngrams(np.frombuffer(b"abab", np.uint8), 2)
+    after_a = next_probs(
+        counts, np.frombuffer(b"a", np.uint8), "absolute_discounting", 0.75
+    )
+    unigram_b = (2 - 0.75 + 0.75 * 2 / 256) / 4
+    assert after_a[ord("b")] == pytest.approx((2 - 0.75 + 0.75 * unigram_b) / 2)
+    assert after_a[ord("a")] == pytest.approx(0.75 * unigram_b / 2)
+    text = np.frombuffer(b"she sells sea shells by the sea shore", np.uint8)
+    looked = lookup_text(count_ngrams(text, 1), text)
+    np.testing.assert_allclose(absolute_discounting(looked), kneser_ney(looked))
+    looked = lookup_text(count_ngrams(text, 3), text)
+    assert not np.allclose(absolute_discounting(looked), kneser_ney(looked))
 
 
 def test_cross_entropy_bits():
@@ -154,5 +181,30 @@ def test_bad_knobs_and_names_are_refused():
         next_probs(counts, ctx, "interpolate", -1.0)
     with pytest.raises(ValueError, match=r"discount must be in \(0, 1\]"):
         next_probs(counts, ctx, "kneser_ney", 1.5)
+    with pytest.raises(ValueError, match=r"discount must be in \(0, 1\]"):
+        next_probs(counts, ctx, "absolute_discounting", 0.0)
     with pytest.raises(ValueError, match=r"order must be in 1\.\.2"):
         add_alpha(lookup_context(counts, ctx), 0.1, order=3)
+
+
+def test_bits_by_order_equals_each_order_scored_alone():
+    text = np.frombuffer(b"she sells sea shells by the sea shore " * 3, np.uint8)
+    looked = lookup_text(count_ngrams(text[:60], 5), text)
+    functions = {
+        "add_alpha": add_alpha,
+        "backoff": backoff,
+        "interpolate": interpolate,
+        "absolute_discounting": absolute_discounting,
+        "kneser_ney": kneser_ney,
+    }
+    for name, fn in functions.items():
+        value = 0.5
+        want = [cross_entropy_bits(fn(looked, value, k)) for k in range(1, 6)]
+        assert bits_by_order(looked, name, value) == want, name
+        assert bits_by_order(looked, name, value, [4, 2]) == [want[3], want[1]]
+    with pytest.raises(ValueError, match=r"order must be in 1\.\.5"):
+        bits_by_order(looked, "kneser_ney", 0.75, [6])
+    with pytest.raises(ValueError, match="unknown smoothing 'laplace'"):
+        bits_by_order(looked, "laplace", 0.75)
+    with pytest.raises(ValueError, match="beta must be positive"):
+        bits_by_order(looked, "interpolate", 0.0)
