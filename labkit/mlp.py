@@ -26,7 +26,7 @@ ACTIVATIONS = {
 }
 # a plain MLP is named by its activation; a gated one by its own name, mapped
 # to the activation of its gate
-PLAIN = ("gelu", "gelu_tanh", "relu")
+PLAIN = ("gelu", "gelu_tanh", "relu", "silu")
 GATED = {"swiglu": "silu", "geglu": "gelu", "reglu": "relu", "glu": "sigmoid"}
 MLPS = PLAIN + tuple(GATED)
 
@@ -34,7 +34,7 @@ MLPS = PLAIN + tuple(GATED)
 class MLP(nn.Module):
     """up_proj -> activation -> down_proj.
 
-    Args: activation is one of "gelu", "gelu_tanh", "relu".
+    Args: activation is one of "gelu", "gelu_tanh", "relu", "silu".
     Shapes: x (B, T, C) -> (B, T, C); hidden (B, T, d_mlp)
     """
 
