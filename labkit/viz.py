@@ -19,6 +19,7 @@ Built in: notebooks/01_text_as_numbers.ipynb. Core modules never import this one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -125,7 +126,6 @@ def slider_widget(
     Returns an ``ipywidgets.VBox`` (slider above, figure below).
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     slider = widgets.SelectionSlider(
         options=[(_label(v), v) for v in values],
@@ -143,9 +143,10 @@ def slider_widget(
         fig = go.Figure(traces)
         text = title(value) if callable(title) else title or own_title
         fig.update_layout(title={"text": text} if text else None, **layout)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        # set the Output's content directly: capturing display() inside
+        # ``with out:`` can hang a kernel run by nbclient on a loaded machine
+        bundle = {"application/vnd.plotly.v1+json": json.loads(fig.to_json())}
+        out.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     slider.observe(redraw, names="value")
     redraw()

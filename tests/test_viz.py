@@ -49,8 +49,12 @@ def test_slider_widget_redraws_on_change():
     box = slider_widget(draw, [1, 2, 3], label="k")
     slider, out = box.children
     assert slider.value == 1 and calls == [1]
+    (shown,) = out.outputs
+    assert shown["data"]["application/vnd.plotly.v1+json"]["data"][0]["y"] == [0, 1]
     slider.value = 3
     assert calls == [1, 3]
+    (shown,) = out.outputs  # the new figure replaces the old one
+    assert shown["data"]["application/vnd.plotly.v1+json"]["data"][0]["y"] == [0, 3]
 
 
 def test_heatmap_draws_first_row_at_the_top():
