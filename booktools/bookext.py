@@ -180,7 +180,7 @@ def _attribute(tag: str, name: str) -> str:
 def _collect_live_models(app, doctree) -> None:
     """Note the live models a page shows: {docname: {name: (source, folder)}}.
 
-    The source is "small" or "run:PATH" (labkit.webexport.export_source);
+    The source is "small", "sft" or "run:PATH" (webexport.export_source);
     PATH is relative to the page's own folder.
     """
     from docutils import nodes
@@ -235,7 +235,8 @@ def _export_live_models(app, exception) -> None:
     live.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(webexport.SCRIPT, live / webexport.SCRIPT.name)
     for name, (source, folder, docname) in sorted(wanted.items()):
-        # (the first build on a machine trains labkit's small model: a minute)
+        # (the first build on a machine trains labkit's small model: a minute;
+        # and, for "sft", its instruction-tuned version)
         logger.info(f"labkit: exporting live model {name!r} ({source}) to {live}")
         try:
             webexport.export_source(source, live / name, base=Path(folder), name=name)

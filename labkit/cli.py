@@ -371,13 +371,16 @@ def add_export_web(sub) -> None:
         "export-web",
         help="export a trained run for a web page (the model runs in the browser)",
         description="Write the newest checkpoint of RUN (a run folder made by "
-        "`labkit train`; `--recipe small` for labkit's small model instead) as "
+        "`labkit train`; `--recipe small` for labkit's small model, `--recipe sft` "
+        "for it instruction-tuned) as "
         "files a page reads: model.json (config, tokenizer), model.safetensors, "
         "labkit's reference logits, and a page, index.html, that runs the model "
         "in the browser with labkit-live.js (labkit.webexport).",
     )
     p.add_argument("run", nargs="?", default=None, help="run folder")
-    p.add_argument("--recipe", choices=["small"], default=None, help="instead of RUN")
+    p.add_argument(
+        "--recipe", choices=["small", "sft"], default=None, help="instead of RUN"
+    )
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     p.add_argument("--name", default=None, help="model name (default: the folder's)")
@@ -388,12 +391,12 @@ def cmd_export_web(args) -> int:
     from labkit import webexport
 
     if (args.run is None) == (args.recipe is None):
-        raise CLIError("give a run folder or --recipe small (one of the two)")
+        raise CLIError("give a run folder or --recipe small|sft (one of the two)")
     kw = dict(dtype=args.dtype, page=True)
     if args.name:
         kw["name"] = args.name
     if args.recipe:
-        spec = webexport.export_small(args.out, **kw)
+        spec = webexport.export_source(args.recipe, args.out, **kw)
     else:
         if not Path(args.run).is_dir():
             raise CLIError(f"{args.run} is not a folder (a run made by `labkit train`)")

@@ -56,6 +56,9 @@ BOOK_FALLBACK = (
 )
 
 
+RECIPES = ("small", "sft")  # models a chapter names (labkit.recipes)
+
+
 def live_model(
     source="small",
     *,
@@ -71,14 +74,16 @@ def live_model(
 
     Args:
         source: "small" (labkit's small model, recipes.load_small_model: what
-            the book shows), a run folder made by ``labkit train`` (str or
-            Path, relative to the notebook), or a (model, tokenizer) pair,
+            the book shows), "sft" (that model instruction-tuned,
+            recipes.load_sft_model: ask it a question), a run folder made
+            by ``labkit train`` (str or Path, relative to the notebook), or a
+            (model, tokenizer) pair,
             which JupyterLab shows but the book cannot rebuild.
         prompt: the text the box starts with.
         parts: which parts to show, of "next" (the next-token bars and the
             sampling controls), "generate" (sample and greedy) and
             "attention" (the maps of every layer and head).
-        name: the folder the export goes to (default "small", the run
+        name: the folder the export goes to (default "small", "sft", the run
             folder's name, or "model").
         temperature, top_k, top_p: where the controls start (0 = off for
             top_k, 1 = off for top_p).
@@ -96,8 +101,8 @@ def live_model(
         )
     if isinstance(source, tuple):
         book_source, default = None, "model"
-    elif source == "small":
-        book_source, default = "small", "small"
+    elif source in RECIPES:
+        book_source, default = source, source
     else:
         book_source, default = f"run:{Path(source).as_posix()}", Path(source).name
     name = name or default
@@ -236,8 +241,8 @@ def export_for_jupyter(name: str, source, server: dict) -> str | None:
     if isinstance(source, tuple):
         model, tokenizer = source
         webexport.export_web(model, tokenizer, out / name, **kw)
-    elif source == "small":
-        webexport.export_small(out / name, **kw)
+    elif source in RECIPES:
+        webexport.export_source(source, out / name, **kw)
     else:
         webexport.export_run(folder / source, out / name, **kw)
     shutil.copyfile(SCRIPT, out / SCRIPT.name)

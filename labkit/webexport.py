@@ -319,11 +319,30 @@ def export_small(out_dir: str | Path, **kwargs) -> dict:
     return export_web(model, tokenizer, out_dir, source=source, **kwargs)
 
 
+def export_sft(out_dir: str | Path, **kwargs) -> dict:
+    """Export the small model instruction-tuned (recipes.load_sft_model:
+    trained and cached on first use), with its chat tokenizer."""
+    from labkit.recipes import load_sft_model, sft_recipe_name
+
+    model, tokenizer = load_sft_model()
+    kwargs.setdefault("name", "sft")
+    kwargs.setdefault(
+        "description", "labkit's small model instruction-tuned (chapter 16)"
+    )
+    source = {"kind": "recipe", "recipe": sft_recipe_name()}
+    return export_web(model, tokenizer, out_dir, source=source, **kwargs)
+
+
 def export_source(source: str, out_dir: str | Path, base: Path = Path(), **kw):
-    """Export by name: "small" (labkit's small model) or "run:PATH" (a run
-    folder, PATH relative to ``base``). Used by the book build."""
+    """Export by name: "small" (labkit's small model), "sft" (that model
+    instruction-tuned) or "run:PATH" (a run folder, PATH relative to
+    ``base``). Used by the book build."""
     if source == "small":
         return export_small(out_dir, **kw)
+    if source == "sft":
+        return export_sft(out_dir, **kw)
     if source.startswith("run:"):
         return export_run(base / source[4:], out_dir, **kw)
-    raise ValueError(f"live model source {source!r} is not 'small' or 'run:PATH'")
+    raise ValueError(
+        f"live model source {source!r} is not 'small', 'sft' or 'run:PATH'"
+    )

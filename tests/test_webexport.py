@@ -159,11 +159,31 @@ def test_cli_exports_a_run_folder(tmp_path, capsys):
 
 def test_cli_refuses_what_it_cannot_export(tmp_path, capsys):
     assert cli.main(["export-web", "-o", str(tmp_path)]) == 2
-    assert "give a run folder or --recipe small" in capsys.readouterr().err
+    assert "give a run folder or --recipe small|sft" in capsys.readouterr().err
     assert cli.main(["export-web", str(tmp_path / "nope"), "-o", str(tmp_path)]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert cli.main(["export-web", str(tmp_path), "-o", str(tmp_path / "o")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_sft_recipe_exports_the_chat_model_with_its_chat_tokens(tmp_path, monkeypatch):
+    from labkit import recipes
+    from labkit.chat import CHAT_TOKENS, chat_tokenizer
+
+    tokenizer = chat_tokenizer()
+    model = tiny_model(vocab_size=tokenizer.vocab_size)
+    monkeypatch.setattr(recipes, "load_sft_model", lambda: (model, tokenizer))
+    assert cli.main(["export-web", "--recipe", "sft", "-o", str(tmp_path)]) == 0
+    spec = json.loads((tmp_path / "model.json").read_text())
+    assert spec["name"] == "sft" and spec["source"]["kind"] == "recipe"
+    assert spec["source"]["recipe"] == recipes.sft_recipe_name()
+    specials = spec["tokenizer"]["special_tokens"]
+    assert [specials[t] for t in CHAT_TOKENS] == [256, 257, 258]
+    shown = live.live_model("sft", stop=("<|end|>",))._repr_mimebundle_()
+    assert shown[live.LIVE_MIME]["source"] == "sft"
+    assert shown[live.LIVE_MIME]["model"] == "sft"
+    with pytest.raises(ValueError, match="'tiny' is not 'small', 'sft'"):
+        webexport.export_source("tiny", tmp_path / "other")
 
 
 # --- labkit.live: the output a chapter stores ------------------------------------
