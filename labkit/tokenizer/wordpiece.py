@@ -30,7 +30,8 @@ fall differently from run to run).
 Built in: notebooks/03_tokenizers_compared.ipynb.
 Leaves out on purpose: BERT's normaliser (lower-casing, accent stripping,
 spaces around CJK characters), HF's 100-character word limit, minimum
-frequencies, incremental pair counts (every step recounts: small texts only).
+frequencies. Pair counts are updated only for the words a merge changes, but
+the best pair is still found by a scan of all pairs at every step.
 """
 
 import itertools
@@ -194,15 +195,65 @@ def train_wordpiece(
             f"'##' forms of this text (with {unk!r})"
         )
     order = {token: i for i, token in enumerate(vocab)}
+    counts = _PairCounts(splits)
     while len(vocab) < vocab_size:
-        pair = best_pair(splits, rule, order)
+        pair = counts.best(rule, order)
         if pair is None:
             break
         if join(*pair) not in order:
             order[join(*pair)] = len(vocab)
             vocab.append(join(*pair))
-        merged = Counter()
-        for split, n in splits.items():
-            merged[merge_pair(split, pair)] += n
-        splits = merged
+        counts.merge(pair)
     return WordPiece(vocab, unk)
+
+
+class _PairCounts:
+    """Unit and pair counts of a set of words, kept up to date merge by merge.
+
+    ``best`` picks what ``best_pair`` picks on the current splits; ``merge``
+    recounts only the words that hold the pair, so training costs about the
+    number of merges times the number of distinct pairs, not times the text.
+    """
+
+    def __init__(self, splits: dict[Split, int]):
+        self.splits = list(splits)
+        self.weights = [splits[s] for s in self.splits]
+        self.units, self.pairs = Counter(), Counter()
+        self.where: dict[Pair, set[int]] = {}
+        for k in range(len(self.splits)):
+            self._add(k, +1)
+
+    def _add(self, k: int, sign: int) -> None:
+        split, n = self.splits[k], sign * self.weights[k]
+        for unit in split:
+            self.units[unit] += n
+        for pair in itertools.pairwise(split):
+            self.pairs[pair] += n
+            if sign > 0:
+                self.where.setdefault(pair, set()).add(k)
+            elif self.pairs[pair] == 0:
+                del self.pairs[pair]
+
+    def best(self, rule: str, order: dict[str, int]) -> Pair | None:
+        if not self.pairs:
+            return None
+
+        def key(pair: Pair) -> tuple:  # as in best_pair
+            n = self.pairs[pair]
+            score = n / (self.units[pair[0]] * self.units[pair[1]])
+            return (
+                -(score if rule == "score" else n),
+                -n,
+                order[pair[0]],
+                order[pair[1]],
+            )
+
+        return min(self.pairs, key=key)
+
+    def merge(self, pair: Pair) -> None:
+        for k in sorted(self.where.pop(pair, ())):
+            if pair not in itertools.pairwise(self.splits[k]):
+                continue  # an earlier merge took this occurrence
+            self._add(k, -1)
+            self.splits[k] = merge_pair(self.splits[k], pair)
+            self._add(k, +1)

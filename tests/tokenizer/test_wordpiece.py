@@ -169,3 +169,37 @@ def test_bad_input_is_named():
         WordPiece(["a", "b"])
     with pytest.raises(ValueError, match="lists 'a' twice"):
         WordPiece(["[UNK]", "a", "a"])
+
+
+def _train_by_recounting(text: str, vocab_size: int, rule: str) -> list[str]:
+    """The trainer written plainly: every step recounts every word."""
+    words = Counter(bert_words(text))
+    splits = {units(w): n for w, n in words.items()}
+    vocab = ["[UNK]", *sorted({ch for w in words for ch in w})]
+    vocab += sorted({u for s in splits for u in s[1:]} - set(vocab))
+    order = {token: i for i, token in enumerate(vocab)}
+    while len(vocab) < vocab_size:
+        pair = best_pair(splits, rule, order)
+        if pair is None:
+            break
+        if join(*pair) not in order:
+            order[join(*pair)] = len(vocab)
+            vocab.append(join(*pair))
+        splits = {merge_pair(s, pair): n for s, n in splits.items()}
+    return vocab
+
+
+@pytest.mark.parametrize("rule", ["score", "count"])
+@pytest.mark.parametrize(
+    "text, size",
+    [
+        ("aaaa aaa aa a abab ababab abcabc", 30),  # repeated pairs in a word
+        ("abc ab bc abc bcab", 20),  # "abc" made by two merges
+        (TEXT, 200),
+        (SOURCE[:6000], 300),
+    ],
+)
+def test_incremental_counts_train_what_recounting_trains(text, size, rule):
+    assert train_wordpiece(text, size, rule).vocab == _train_by_recounting(
+        text, size, rule
+    )
