@@ -243,7 +243,8 @@ def _masked_cases() -> list[Case]:
 def check_masked_cross_entropy(fn) -> CheckResult:
     """Check ``fn(logits, targets, ignore_index) -> scalar tensor``: the mean
     cross-entropy (natural log) over the targets that are not ignore_index.
-    Logits are (N, V); no case ignores every target.
+    Logits are (N, V); no case ignores every target. torch's losses and
+    log-softmax, as functions or as ``nn`` classes, are refused.
     """
     return run_check(
         "check_masked_cross_entropy",
@@ -252,6 +253,15 @@ def check_masked_cross_entropy(fn) -> CheckResult:
         tensors_close,
         summary="ln 3, an ignored target, large logits, a tiny probability, "
         "ignore_index 0, 3 random",
-        forbidden=("F.cross_entropy", "functional", "log_softmax", "nll_loss"),
+        forbidden=(
+            "F.cross_entropy",
+            ".cross_entropy(",
+            "functional",
+            "log_softmax",
+            "nll_loss",
+            "CrossEntropyLoss",
+            "NLLLoss",
+            "LogSoftmax",
+        ),
         references=(F.cross_entropy,),
     )

@@ -164,3 +164,34 @@ def test_cross_entropy_without_the_maximum_subtracted_is_rejected():
 
     result = check_masked_cross_entropy(overflows)
     assert result.status == "failed" and "overflows" in result.failed_case.hint
+
+
+def test_cross_entropy_through_torch_loss_classes_is_refused():
+    def by_loss_class(logits, targets, ignore_index=-100):
+        return torch.nn.CrossEntropyLoss(ignore_index=ignore_index)(logits, targets)
+
+    def by_nll_class(logits, targets, ignore_index=-100):
+        log_p = torch.nn.LogSoftmax(dim=-1)(logits)
+        return torch.nn.NLLLoss(ignore_index=ignore_index)(log_p, targets)
+
+    def by_method(logits, targets, ignore_index=-100):
+        keep = targets != ignore_index
+        log_p = logits[keep].log_softmax(-1)
+        return -log_p[torch.arange(int(keep.sum())), targets[keep]].mean()
+
+    def by_module(logits, targets, ignore_index=-100):
+        keep = targets != ignore_index
+        log_p = torch.nn.LogSoftmax(dim=-1)(logits[keep])
+        return -log_p[torch.arange(int(keep.sum())), targets[keep]].mean()
+
+    for fn, word in (
+        (by_loss_class, "CrossEntropyLoss"),
+        (by_nll_class, "NLLLoss"),
+        (by_module, "LogSoftmax"),
+        (by_method, "log_softmax"),
+    ):
+        logits, targets = 3 * torch.randn(6, 5), torch.tensor([0, 4, -100, 2, 1, 3])
+        expected = F.cross_entropy(logits, targets)  # a right answer, refused
+        torch.testing.assert_close(fn(logits, targets), expected)
+        result = check_masked_cross_entropy(fn)
+        assert result.status == "failed" and f"uses {word!r}" in result.report
