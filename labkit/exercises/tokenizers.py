@@ -16,6 +16,7 @@ from labkit.tokenizer.unigram import viterbi
 from labkit.tokenizer.wordpiece import UNK, best_pair, encode_word, units
 
 _NOTEBOOK_NAMES = ("labkit", "my_wordpiece", "my_best_pair", "my_viterbi")
+N_LONG = 10  # random cases with long pieces, in the first two checks
 
 
 def _wordpiece_cases() -> list[Case]:
@@ -33,8 +34,17 @@ def _wordpiece_cases() -> list[Case]:
              "take the longest entry that fits first: 'abc', not 'ab'"),
         case("xyz", {"a", "##y", "##z"}, "no entry starts the word: the whole "
              "word is [UNK]"),
+        case("cab", {"c", "ca", "##t"}, "after 'ca' nothing continues the "
+             "word: the answer is ['[UNK]'] alone, not the pieces found so far "
+             "followed by '[UNK]'"),
         case("abc", {"a", "ab", "c"}, "'c' is in the vocabulary, but inside a "
-             "word only '##c' may continue it: [UNK]"),
+             "word only '##c' may continue it, so nothing continues 'ab' and "
+             "the whole word is ['[UNK]']"),
+        case("internationalization", {"i", "in", "inter", "international",
+             "##n", "##ation", "##iz", "##ization", "##national"},
+             "a piece can be as long as the word: 'international' (13 "
+             "characters), then '##ization'; try every end, from the word's "
+             "end down, not only the next few characters"),
         case("abcde", {"ab", "abc", "##cde", "##d"}, "greedy never goes back: "
              "after 'abc' and '##d' nothing fits 'e', so the whole word is "
              "[UNK] (even though 'ab' + '##cde' would spell it)"),
@@ -51,6 +61,20 @@ def _wordpiece_cases() -> list[Case]:
             vocab.add(piece if rng.random() < 0.4 else "##" + piece)
         word = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
         cases.append(case(word, vocab, "a random word and vocabulary"))
+    for _ in range(N_LONG):  # pieces up to 8 characters long
+        long = [
+            "".join(rng.choice("ab") for _ in range(rng.randint(4, 8)))
+            for _ in range(6)
+        ]
+        vocab = {"a", "b", "##a", "##b", long[0], *("##" + p for p in long[1:])}
+        word = long[0] + rng.choice(long[1:]) + rng.choice("ab" * 3 + "c")
+        cases.append(
+            case(
+                word,
+                vocab,
+                "a random word and vocabulary with long pieces (4 to 8 characters)",
+            )
+        )
     return cases
 
 
@@ -64,8 +88,8 @@ def check_wordpiece_word(fn) -> CheckResult:
         fn,
         cases,
         exact,
-        summary=f"whole words, ## pieces, longest first, dead ends; {n_unk} words "
-        "that are [UNK]; 40 random",
+        summary=f"whole words, ## pieces, longest first, dead ends, a 13-character "
+        f"piece; {n_unk} words that are [UNK]; {40 + N_LONG} random",
         forbidden=_NOTEBOOK_NAMES,
         references=(encode_word,),
     )
@@ -95,6 +119,11 @@ def _viterbi_cases() -> list[Case]:
              "the most probable first piece is not the best start either: "
              "'ab' + 'c' (-1.5) beats 'a' + 'bc' (-5.1); the best cut is found "
              "for the whole word at once (dynamic programming)"),
+        case("▁tokenization", {"▁tokenization": -6.0, "▁token": -3.5,
+             "ization": -3.5, **{ch: -4.0 for ch in "▁tokenization"}},
+             "a piece can be as long as the whole word: '▁tokenization' (13 "
+             "characters, -6.0) beats '▁token' + 'ization' (-7.0); try every "
+             "start of the last piece, not only the last few"),
     ]  # fmt: skip
     rng = random.Random(1)
     for _ in range(40):
@@ -105,6 +134,20 @@ def _viterbi_cases() -> list[Case]:
             log_probs[piece] = round(rng.uniform(-9.0, -0.5), 3)
         word = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9)))
         cases.append(case(word, log_probs, "a random word and vocabulary"))
+    for _ in range(N_LONG):  # pieces up to 8 characters long
+        log_probs = {ch: round(rng.uniform(-9.0, -6.0), 3) for ch in "abc"}
+        for _ in range(8):
+            piece = "".join(rng.choice("abc") for _ in range(rng.randint(5, 8)))
+            log_probs[piece] = round(rng.uniform(-6.0, -1.0), 3)
+        word = "".join(rng.choice("abc") for _ in range(rng.randint(6, 10)))
+        word = max(log_probs, key=len) + word[: rng.randint(0, 4)]
+        cases.append(
+            case(
+                word,
+                log_probs,
+                "a random word and vocabulary with long pieces (5 to 8 characters)",
+            )
+        )
     return cases
 
 
@@ -117,8 +160,8 @@ def check_viterbi(fn) -> CheckResult:
         fn,
         _viterbi_cases(),
         exact,
-        summary="likely pieces vs long or few pieces, no segmentation refused, "
-        "40 random",
+        summary="likely pieces vs long or few pieces, a 13-character piece, no "
+        f"segmentation refused, {40 + N_LONG} random",
         forbidden=_NOTEBOOK_NAMES,
         references=(viterbi,),
     )
@@ -161,10 +204,13 @@ def _merge_cases() -> list[Case]:
              "times as its word occurs (the counts are weights)"),
         case({"cat": 7, "pan": 2, "pit": 4}, "divide by the product of the two "
              "units' counts, not by their sum"),
+        case({"xababab": 1, "x": 1}, "a pair that occurs several times in one "
+             "word counts each time: ('##a', '##b') occurs 3 times in 'xababab' "
+             "and scores 3 / (3 x 3), above ('x', '##a') at 1 / (2 x 3)"),
         case({"a": 3, "b": 2}, "one-character words have no pair: return None"),
     ]  # fmt: skip
     rng = random.Random(2)
-    while len(cases) < 36:
+    while len(cases) < 37:
         words = {
             "".join(rng.choice("abcde") for _ in range(rng.randint(1, 6))): rng.randint(
                 1, 9

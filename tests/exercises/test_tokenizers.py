@@ -70,6 +70,7 @@ def test_wordpiece_partial_unk_and_missing_prefix_are_caught():
 
     result = check_wordpiece_word(partial_unk)
     assert result.status == "failed" and result.failed_case.expected == ["[UNK]"]
+    assert "not the pieces found so far" in result.failed_case.hint
 
     def no_prefix(word, vocab):
         pieces, start = [], 0
@@ -222,3 +223,56 @@ def test_first_merge_score_is_the_wordpiece_score():
     (case,) = [c for c in _merge_cases() if c.args == ({"pot": 5, "spot": 5},)]
     assert case.expected == ("s", "##p")
     assert math.isclose(5 / (5 * 5), 0.2)
+
+
+def test_wordpiece_that_tries_only_short_pieces_is_caught():
+    def up_to(max_len):
+        def short_pieces(word, vocab):
+            pieces, start = [], 0
+            while start < len(word):
+                for end in range(min(len(word), start + max_len), start, -1):
+                    piece = word[start:end] if start == 0 else "##" + word[start:end]
+                    if piece in vocab:
+                        pieces.append(piece)
+                        start = end
+                        break
+                else:
+                    return ["[UNK]"]
+            return pieces
+
+        return short_pieces
+
+    for max_len in (3, 4, 8):
+        result = check_wordpiece_word(up_to(max_len))
+        assert result.status == "failed", max_len
+        assert "as long as the word" in result.failed_case.hint
+    assert check_wordpiece_word(up_to(30))  # longer than every case's word
+
+
+def test_viterbi_that_tries_only_short_pieces_is_caught():
+    for max_len in (4, 7):
+        result = check_viterbi(lambda w, lp, m=max_len: viterbi(w, lp, max_len=m))
+        assert result.status == "failed", max_len
+        assert "as long as the whole word" in result.failed_case.hint
+
+
+def test_first_merge_counting_a_pair_once_per_word_is_caught():
+    def once_per_word(word_counts):  # the bug: set() of a word's pairs
+        unit_counts, pair_counts = Counter(), Counter()
+        for word, n in word_counts.items():
+            split = units(word)
+            for unit in split:
+                unit_counts[unit] += n
+            for pair in set(zip(split, split[1:], strict=False)):
+                pair_counts[pair] += n
+        if not pair_counts:
+            return None
+        return max(
+            sorted(pair_counts),
+            key=lambda p: pair_counts[p] / (unit_counts[p[0]] * unit_counts[p[1]]),
+        )
+
+    result = check_first_merge(once_per_word)
+    assert result.status == "failed"
+    assert result.failed_case.args == ({"xababab": 1, "x": 1},)
+    assert "counts each time" in result.failed_case.hint
