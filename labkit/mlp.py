@@ -7,7 +7,9 @@ down_proj(act(up_proj(x))). GPT-2 uses GELU with the tanh approximation
 one through the nonlinearity: down_proj(act(gate_proj(x)) * up_proj(x)); with
 SiLU this is Llama's SwiGLU.
 
-Built in: the chapter on the MLP and the block.
+``dead_units`` finds the ReLU units that no token switches on.
+
+Built in: notebooks/09_mlp_and_block.ipynb.
 Left out on purpose: mixture-of-experts routing and fused kernels.
 """
 
@@ -84,6 +86,22 @@ class GatedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate = ACTIVATIONS[GATED[self.variant]](self.gate_proj(x))  # (B, T, d_mlp)
         return self.down_proj(gate * self.up_proj(x))  # (B, T, C)
+
+
+def dead_units(pre: torch.Tensor) -> torch.Tensor:
+    """True for each hidden unit whose pre-activation is <= 0 on every token.
+
+    Such a unit's ReLU gives 0 there and passes no gradient to its up_proj row,
+    so on these inputs it is dead: it neither writes nor learns.
+    Shapes: pre (..., d_mlp), e.g. (B, T, d_mlp) or (N, d_mlp) -> (d_mlp,) bool
+    Example: dead_units(torch.tensor([[1., 0.], [-2., 0.]])) -> [False, True]
+    """
+    if pre.dim() < 2:
+        raise ValueError(
+            f"pre has shape {tuple(pre.shape)}: need (..., d_mlp) with at least "
+            "one token dimension"
+        )
+    return (pre <= 0).flatten(0, -2).all(0)  # (d_mlp,)
 
 
 def make_mlp(kind: str, d_model: int, d_mlp: int, *, bias: bool = True) -> nn.Module:

@@ -62,6 +62,7 @@ class GPTConfig:
     bias: bool = True  # biases in the linear layers and LayerNorms
     tie_weights: bool = True  # lm_head shares tok_emb's weight
     prenorm: bool = True  # norm before attention/MLP (GPT-2) or after (2017)
+    parallel: bool = False  # attention and MLP read one norm (GPT-J, PaLM)
     dropout: float = 0.0
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
@@ -115,6 +116,8 @@ def _config_problems(cfg: GPTConfig) -> list[str]:
             f"pos='rope' needs an even d_head, but d_model={cfg.d_model} / "
             f"n_heads={cfg.n_heads} = {cfg.d_head}"
         )
+    if cfg.parallel and not cfg.prenorm:
+        out.append("parallel=True needs prenorm=True (both read one norm_1)")
     if not 0.0 <= cfg.dropout < 1.0:
         out.append(f"dropout={cfg.dropout} must be in [0, 1)")
     if not cfg.norm_eps > 0:
@@ -191,6 +194,7 @@ class Block(nn.Module):
 
     Pre-norm (GPT-2, Llama): x + attn(norm_1(x)), then + mlp(norm_2(.)).
     Post-norm (2017 transformer): norm_1(x + attn(x)), then norm_2(. + mlp(.)).
+    Parallel (GPT-J, PaLM): h = norm_1(x); x + attn(h) + mlp(h); no norm_2.
     mlp="none": attention only; norm_2 is the identity and the MLP adds zeros.
     Shapes: x (B, T, C) -> (B, T, C)
     """
@@ -214,8 +218,12 @@ class Block(nn.Module):
             alibi=alibi,
             dropout=cfg.dropout,
         )
+        self.parallel = cfg.parallel
         if cfg.mlp == "none":  # attention-only: no MLP, so no norm before it
             self.norm_2, self.mlp = nn.Identity(), NoMLP()
+        elif cfg.parallel:  # the MLP reads norm_1's output too
+            self.norm_2 = nn.Identity()
+            self.mlp = make_mlp(cfg.mlp, cfg.d_model, cfg.d_mlp, bias=bias)
         else:
             self.norm_2 = make_norm(cfg.norm, cfg.d_model, bias=bias, eps=eps)
             self.mlp = make_mlp(cfg.mlp, cfg.d_model, cfg.d_mlp, bias=bias)
@@ -225,6 +233,9 @@ class Block(nn.Module):
         kw = dict(
             positions=positions, cache=cache, layer=layer, need_weights=need_weights
         )
+        if self.parallel:  # both sublayers read the stream entering the block
+            h = self.norm_1(x)  # (B, T, C)
+            return x + self.drop(self.attn(h, **kw)[0]) + self.drop(self.mlp(h))
         if self.prenorm:
             x = x + self.drop(self.attn(self.norm_1(x), **kw)[0])
             return x + self.drop(self.mlp(self.norm_2(x)))
@@ -299,6 +310,7 @@ def trace(model: GPT, *, detach: bool = True):
       "blocks.{i}.resid_pre"     (B, T, C) residual stream entering block i
       "blocks.{i}.attn_out"      (B, T, C) attention's output (before dropout)
       "blocks.{i}.resid_mid"     (B, T, C) residual stream between attn and MLP
+                                 (absent for a parallel block: there is none)
       "blocks.{i}.mlp_out"       (B, T, C) the MLP's output
       "blocks.{i}.resid_post"    (B, T, C) residual stream leaving block i
       "blocks.{i}.attn.weights"  (B, H, T, S) only with forward(need_weights=True)

@@ -81,3 +81,42 @@ def test_unknown_mlp_names_the_choices():
         MLP(8, 16, "swiglu")
     with pytest.raises(ValueError, match="variant='gelu'"):
         GatedMLP(8, 16, "gelu")
+
+
+def test_dead_units_hand_derived():
+    from labkit.mlp import dead_units
+
+    pre = torch.tensor([[1.0, 0.0, -1.0], [-2.0, 0.0, 3.0]])  # (N=2, d_mlp=3)
+    # unit 0 fires on token 0, unit 1 is exactly 0 (ReLU gives 0), unit 2 fires
+    assert dead_units(pre).tolist() == [False, True, False]
+    assert dead_units(pre.view(1, 2, 3)).tolist() == [False, True, False]
+
+
+def test_dead_units_pool_every_leading_dimension(seed):
+    from labkit.mlp import dead_units
+
+    pre = torch.randn(3, 5, 8)  # (B, T, d_mlp)
+    pre[..., 2] = -pre[..., 2].abs()  # unit 2 negative on every token
+    pre[1, 4, 5] = -1.0
+    assert dead_units(pre).nonzero().flatten().tolist() == [2]
+
+
+def test_dead_relu_unit_gets_no_gradient(seed):
+    from labkit.mlp import dead_units
+
+    mlp = MLP(4, 6, "relu")
+    with torch.no_grad():
+        mlp.up_proj.bias[3] = -100.0  # unit 3 can never switch on
+    x = torch.randn(10, 4)
+    pre = mlp.up_proj(x)
+    assert dead_units(pre)[3]
+    mlp(x).square().sum().backward()
+    assert (mlp.up_proj.weight.grad[3] == 0).all()
+    assert (mlp.up_proj.weight.grad.abs().sum(1) > 0).sum() >= 1
+
+
+def test_dead_units_refuses_a_vector():
+    from labkit.mlp import dead_units
+
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        dead_units(torch.zeros(3))

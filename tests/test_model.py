@@ -263,3 +263,45 @@ def test_small_presets_build_and_run(name):
 def test_gpt_shapes(B, T, layers, variant):
     cfg = dataclasses.replace(TINY, n_layers=layers, **VARIANTS[variant])
     assert GPT(cfg)(torch.zeros(B, T, dtype=torch.long)).shape == (B, T, 50)
+
+
+def test_parallel_block_adds_attention_and_mlp_of_one_norm(seed):
+    cfg = dataclasses.replace(TINY, parallel=True)
+    block = GPT(cfg).blocks[0]
+    assert not list(block.norm_2.parameters())  # one norm per block
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_(0, 0.3)
+    x, pos = torch.randn(2, 5, 32), torch.arange(5)
+    h = block.norm_1(x)
+    want = x + block.attn(h, positions=pos)[0] + block.mlp(h)
+    torch.testing.assert_close(block(x, positions=pos), want)
+    serial = x + block.attn(h, positions=pos)[0]
+    serial = serial + block.mlp(block.norm_1(serial))  # what a serial block does
+    assert not torch.allclose(block(x, positions=pos), serial, atol=1e-3)
+
+
+def test_parallel_gpt_stream_is_embedding_plus_writes_and_decodes_with_cache(seed):
+    cfg = dataclasses.replace(TINY, parallel=True)
+    model = GPT(cfg).eval()
+    idx = torch.randint(0, 50, (2, 9))
+    with trace(model) as acts:
+        full = model(idx)
+    writes = sum(
+        acts[f"blocks.{i}.{part}"]
+        for i in range(cfg.n_layers)
+        for part in ("attn_out", "mlp_out")
+    )
+    torch.testing.assert_close(
+        acts["resid_final"], acts["blocks.0.resid_pre"] + writes, **TOL
+    )
+    assert "blocks.0.resid_mid" not in acts  # no stream between the sublayers
+    cache = KVCache.for_model(cfg, batch_size=2)
+    steps = [model(idx[:, :4], cache=cache)]
+    steps += [model(idx[:, t : t + 1], cache=cache) for t in range(4, 9)]
+    torch.testing.assert_close(torch.cat(steps, 1), full, **TOL)
+
+
+def test_parallel_needs_prenorm():
+    with pytest.raises(ValueError, match="parallel=True needs prenorm=True"):
+        dataclasses.replace(TINY, parallel=True, prenorm=False)
