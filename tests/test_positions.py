@@ -1,4 +1,5 @@
-"""labkit.positions: hand-derived values, HF Llama's RoPE, relative positions."""
+"""labkit.positions: hand-derived values, HF Llama's and GPT-J's RoPE, the two
+RoPE layouts, position interpolation and NTK scaling, relative positions."""
 
 import math
 
@@ -9,8 +10,13 @@ from labkit.positions import (
     ALiBi,
     LearnedPositions,
     RotaryEmbedding,
+    SinusoidalPositions,
     alibi_slopes,
+    half_to_adjacent,
     make,
+    ntk_theta,
+    rope_adjacent,
+    rope_inv_freq,
     rotate_half,
     sinusoidal,
 )
@@ -28,6 +34,17 @@ def test_sinusoidal_odd_width_and_offset():
     pe = sinusoidal(torch.arange(5, 8), 5)
     assert pe.shape == (3, 5)
     torch.testing.assert_close(pe, sinusoidal(torch.arange(8), 5)[5:])
+
+
+def test_sinusoidal_positions_scale_sets_the_rms_of_whole_turns():
+    pos = torch.arange(6)
+    scaled = SinusoidalPositions(4, scale=0.5)(pos)
+    torch.testing.assert_close(scaled, 0.5 * sinusoidal(pos, 4))
+    assert SinusoidalPositions(4)(pos).equal(sinusoidal(pos, 4))
+    # pair 0 turns once per 2 pi positions: over many turns its RMS is a / sqrt 2
+    a = 0.02 * math.sqrt(2)
+    fast = SinusoidalPositions(2, scale=a)(torch.arange(100_000))  # (T, 2)
+    assert fast.pow(2).mean().sqrt().item() == pytest.approx(0.02, rel=1e-3)
 
 
 def test_learned_positions_reject_positions_past_context():
@@ -64,6 +81,130 @@ def test_rope_keeps_norms(seed):
 def test_rope_odd_head_dim_is_an_error():
     with pytest.raises(ValueError, match="even d_head, got 7"):
         RotaryEmbedding(7)
+
+
+def test_rope_inv_freq_hand_derived_slowest_is_not_one_over_theta():
+    torch.testing.assert_close(rope_inv_freq(4, 100.0), torch.tensor([1.0, 0.1]))
+    slowest = rope_inv_freq(16)[-1].item()
+    assert slowest == pytest.approx(10000.0 ** (-14 / 16), rel=1e-6)
+    assert 1 / slowest == pytest.approx(3162.3, rel=1e-4)
+    with pytest.raises(ValueError, match="even d_head, got 5"):
+        rope_inv_freq(5)
+
+
+def rotation_matrix(positions, d_head, theta):
+    """Block-diagonal 2x2 rotations on adjacent pairs, built independently."""
+    inv = [theta ** (-2 * i / d_head) for i in range(d_head // 2)]
+    out = torch.zeros(len(positions), d_head, d_head)
+    for t, p in enumerate(positions.tolist()):
+        for i, w in enumerate(inv):
+            c, s = math.cos(p * w), math.sin(p * w)
+            out[t, 2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = torch.tensor(
+                [[c, -s], [s, c]]
+            )
+    return out  # (T, D, D): out[t] @ x[t] rotates x[t]
+
+
+def test_rope_adjacent_is_the_block_rotation_matrix(seed):
+    pos = torch.tensor([0, 1, 5, 37])
+    x = torch.randn(2, 4, 8)  # (B, T, D)
+    R = rotation_matrix(pos, 8, 100.0)
+    expected = torch.einsum("tij,btj->bti", R, x)
+    torch.testing.assert_close(rope_adjacent(x, pos, 100.0), expected)
+
+
+def test_rope_adjacent_d2_rotates_by_the_position_in_radians():
+    x = torch.tensor([[1.0, 0.0]])  # (T=1, D=2): the point 1 + 0j
+    out = rope_adjacent(x, torch.tensor([2]))
+    torch.testing.assert_close(out, torch.tensor([[math.cos(2), math.sin(2)]]))
+
+
+def test_half_to_adjacent_hand_derived():
+    assert half_to_adjacent(6).tolist() == [0, 3, 1, 4, 2, 5]
+    with pytest.raises(ValueError, match="even d_head, got 3"):
+        half_to_adjacent(3)
+
+
+def test_two_rope_layouts_are_one_rotation_up_to_the_permutation(seed):
+    D, pos = 16, torch.arange(3, 12)
+    x = torch.randn(2, 3, 9, D)  # (B, H, T, D) in the rotate-half layout
+    perm = half_to_adjacent(D)
+    half, _ = RotaryEmbedding(D, 500.0)(x, x, pos)
+    torch.testing.assert_close(rope_adjacent(x[..., perm], pos, 500.0), half[..., perm])
+    # the same function on unpermuted features is a different rotation
+    assert not torch.allclose(rope_adjacent(x, pos, 500.0), half, atol=1e-3)
+
+
+def test_permuted_projections_give_the_same_scores(seed):
+    """A checkpoint trained in one layout runs in the other once the rows of
+    W_q and W_k are permuted: the scores are unchanged."""
+    D, C, pos = 8, 12, torch.arange(6)
+    x, W_q, W_k = torch.randn(6, C), torch.randn(D, C), torch.randn(D, C)
+    perm = half_to_adjacent(D)
+    q_half, k_half = RotaryEmbedding(D)(x @ W_q.T, x @ W_k.T, pos)
+    q_adj = rope_adjacent(x @ W_q[perm].T, pos)
+    k_adj = rope_adjacent(x @ W_k[perm].T, pos)
+    torch.testing.assert_close(q_adj @ k_adj.T, q_half @ k_half.T)
+
+
+@pytest.mark.needs_hf
+def test_rope_adjacent_matches_hf_gptj(seed):
+    pytest.importorskip("transformers")
+    from transformers.models.gptj import modeling_gptj as gptj
+
+    B, T, H, D = 2, 7, 3, 16
+    x = torch.randn(B, T, H, D)
+    pos = torch.arange(4, 4 + T)
+    table = gptj.create_sinusoidal_positions(32, D)  # (positions, D): sin, cos
+    sin, cos = table[pos][None].expand(B, -1, -1).chunk(2, dim=-1)  # (B, T, D/2)
+    expected = gptj.apply_rotary_pos_emb(x, sin, cos)  # (B, T, H, D)
+    ours = rope_adjacent(x.transpose(1, 2), pos).transpose(1, 2)
+    torch.testing.assert_close(ours, expected)
+
+
+def test_position_interpolation_divides_the_positions(seed):
+    q, k = torch.randn(1, 2, 8, 16), torch.randn(1, 2, 8, 16)
+    pos = torch.arange(0, 32, 4)  # positions 0, 4, ..., 28 at scale 4 ...
+    scaled = RotaryEmbedding(16, scale=4.0)(q, k, pos)
+    plain = RotaryEmbedding(16)(q, k, torch.arange(8))  # ... are 0, 1, ..., 7
+    torch.testing.assert_close(scaled[0], plain[0])
+    torch.testing.assert_close(scaled[1], plain[1])
+    with pytest.raises(ValueError, match="scale must be positive, got 0"):
+        RotaryEmbedding(16, scale=0)
+
+
+def test_ntk_theta_slows_the_slowest_pair_by_the_scale_and_keeps_the_fastest():
+    D, s = 16, 4.0
+    plain, ntk = rope_inv_freq(D), rope_inv_freq(D, ntk_theta(10000.0, s, D))
+    assert ntk[0] == plain[0] == 1.0
+    torch.testing.assert_close(ntk[-1], plain[-1] / s)
+    assert (ntk[1:] < plain[1:]).all()
+    with pytest.raises(ValueError, match="even d_head >= 4, got 2"):
+        ntk_theta(10000.0, s, 2)
+
+
+@pytest.mark.needs_hf
+def test_scaled_rope_matches_hf_linear_and_dynamic_ntk():
+    pytest.importorskip("transformers")
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import (
+        _compute_dynamic_ntk_parameters,
+        _compute_linear_scaling_rope_parameters,
+    )
+
+    def config(kind, factor):
+        return LlamaConfig(
+            hidden_size=64,
+            num_attention_heads=4,
+            max_position_embeddings=32,
+            rope_parameters={"rope_type": kind, "rope_theta": 500.0, "factor": factor},
+        )
+
+    linear, _ = _compute_linear_scaling_rope_parameters(config("linear", 4.0))
+    torch.testing.assert_close(RotaryEmbedding(16, 500.0, scale=4.0).inv_freq, linear)
+    # dynamic NTK with factor 1 at 4x the trained length: the static NTK base
+    dynamic, _ = _compute_dynamic_ntk_parameters(config("dynamic", 1.0), seq_len=128)
+    torch.testing.assert_close(rope_inv_freq(16, ntk_theta(500.0, 4.0, 16)), dynamic)
 
 
 @pytest.mark.needs_hf
