@@ -10,6 +10,8 @@ Built in: notebooks/10_gpt_assembled.ipynb.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from labkit.counting import count_params, kv_cache_bytes
@@ -40,74 +42,40 @@ def _llama_cases() -> list[Case]:
             (V, L, C, F, H, K), count_params(_llama(V, L, C, F, H, K)), hint, label
         )
 
-    cases = [
-        case(
-            2,
-            1,
-            4,
-            8,
-            1,
-            1,
+    by_hand = [
+        (
+            (2, 1, 4, 8, 1, 1),
             "by hand: q and o are C x C, k and v C x (K * C/H); SwiGLU has "
             "three C x F matrices; two RMSNorm gains per block and a final "
             "one; the head is not tied (V x C twice); nothing has a bias",
         ),
-        case(
-            2,
-            2,
-            4,
-            8,
-            1,
-            1,
+        (
+            (2, 2, 4, 8, 1, 1),
             "RMSNorm has one gain vector of C and no bias: two per block, "
             "plus the final norm, (2L + 1) C in all",
         ),
-        case(
-            1000,
-            1,
-            4,
-            8,
-            1,
-            1,
+        (
+            (1000, 1, 4, 8, 1, 1),
             "Llama's head is not tied: the V x C table is counted twice "
             "(token embedding and lm_head); RoPE adds no table",
         ),
-        case(
-            2,
-            1,
-            8,
-            8,
-            4,
-            2,
+        (
+            (2, 1, 8, 8, 4, 2),
             "grouped-query attention: k and v have K heads of D = C/H "
             "features each, so each is C x (K * D), smaller than q",
         ),
-        case(
-            2,
-            1,
-            8,
-            8,
-            4,
-            1,
+        (
+            (2, 1, 8, 8, 4, 1),
             "K = 1 (multi-query): one head of D features for k and one for v",
         ),
-        case(2, 1, 8, 20, 2, 2, "F is its own size, not 4C"),
+        ((2, 1, 8, 20, 2, 2), "F is its own size, not 4C"),
     ]
+    cases = [case(*sizes, hint) for sizes, hint in by_hand]
     for name in ("llama2-7b", "llama3-8b"):
-        cfg = PRESETS[name].resolved()
-        args = (
-            cfg.vocab_size,
-            cfg.n_layers,
-            cfg.d_model,
-            cfg.d_mlp,
-            cfg.n_heads,
-            cfg.n_kv_heads,
-        )
-        cases.append(
-            case(
-                *args, f"{name}: the released checkpoint's total, {count_params(cfg):,}"
-            )
-        )
+        c = PRESETS[name].resolved()
+        sizes = (c.vocab_size, c.n_layers, c.d_model, c.d_mlp, c.n_heads)
+        hint = f"{name}: the released checkpoint's total, {count_params(c):,}"
+        cases.append(case(*sizes, c.n_kv_heads, hint))
     gen = torch.Generator().manual_seed(0)
 
     def pick(*values):
@@ -124,18 +92,66 @@ def _llama_cases() -> list[Case]:
     return cases
 
 
+def _labkit_name(fn, depth: int = 3) -> str | None:
+    """A global name ``fn`` (or a function of the learner's it calls) reads
+    that is labkit's: a labkit module, class or function. The source search
+    of ``run_check`` sees only ``fn``'s own text, not a helper or an object
+    imported elsewhere in the notebook (``GPTConfig``, ``memory_estimate``).
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None or depth == 0:
+        return None
+    names, stack = set(), [code]
+    while stack:  # the function's code and the code of its inner functions
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    scope = getattr(fn, "__globals__", {})
+    for name in sorted(names):
+        value = scope.get(name)
+        owner = getattr(value, "__name__", "") if inspect.ismodule(value) else ""
+        owner = owner or getattr(value, "__module__", "") or ""
+        if isinstance(owner, str) and owner.split(".")[0] == "labkit":
+            return name
+        if inspect.isfunction(value) and value is not fn:
+            found = _labkit_name(value, depth - 1)
+            if found is not None:
+                return f"{name} -> {found}"
+    return None
+
+
 def check_llama_params(fn) -> CheckResult:
     """Check ``fn(V, L, C, F, H, K) -> int``: the parameters of a Llama-style
     GPT (RMSNorm, SwiGLU of width F, no biases, untied head, RoPE, K kv heads).
+
+    The arithmetic must be the learner's: a function that reads labkit (its
+    own text, a labkit object by name, or a helper that does) is refused.
     """
+    name = "check_llama_params"
+    used = _labkit_name(fn) if callable(fn) else None
+    if used is not None:
+        report = (
+            f"✗ {name}: {fn.__name__} uses labkit ({used}); write the "
+            "arithmetic yourself"
+        )
+        print(report)
+        return CheckResult(name, "failed", len(_llama_cases()), report)
     return run_check(
-        "check_llama_params",
+        name,
         fn,
         _llama_cases(),
         exact,
         summary="one block by hand, norms, untied head, grouped-query heads, "
         "Llama 2 7B and Llama 3 8B, 8 random",
-        forbidden=("labkit", "count_params", "param_counts"),
+        forbidden=(
+            "labkit",
+            "count_params",
+            "param_counts",
+            "memory_estimate",
+            "GPTConfig",
+            "PRESETS",
+            "numel",
+        ),
     )
 
 
@@ -264,14 +280,26 @@ def _c_attn_cases() -> list[Case]:
     )
     for C in (4, 8, 12, 16):
         cases.append(_c_attn_case(_random_qkv(C, gen), "random weights", f"C = {C}"))
-    cases.append(
-        Case(
-            (torch.zeros(4, 11), torch.zeros(11)),
-            Raises(ValueError),
-            "a weight of shape (C, 3C) is needed: refuse (4, 11) with ValueError",
-            label="weight (4, 11), bias (11,)",
+    bad = [
+        ((4, 11), (11,), "a weight of shape (C, 3C) is needed: refuse (4, 11)"),
+        (
+            (5, 12),
+            (12,),
+            "(5, 12) splits into thirds of 4 columns, but C = 5 rows: the weight "
+            "must be (C, 3C) with the same C, not only a width divisible by 3",
+        ),
+        ((4, 12), (11,), "the bias must be (3C,): refuse a (4, 12) weight with (11,)"),
+        ((4, 12), (4,), "the bias must be (3C,) = (12,), not (C,)"),
+    ]
+    for w_shape, b_shape, hint in bad:
+        cases.append(
+            Case(
+                (torch.zeros(w_shape), torch.zeros(b_shape)),
+                Raises(ValueError),
+                hint + " with ValueError",
+                label=f"weight {w_shape}, bias {b_shape}",
+            )
         )
-    )
     return cases
 
 
@@ -291,13 +319,13 @@ def check_split_c_attn(fn) -> CheckResult:
     """Check ``fn(weight, bias) -> dict``: GPT-2's fused c_attn (Conv1D weight
     (C, 3C), bias (3C,)) as nn.Linear tensors "q_proj.weight" (C, C),
     "q_proj.bias" (C,) and the same for k_proj and v_proj; ValueError for a
-    weight that is not (C, 3C).
+    weight that is not (C, 3C) or a bias that is not (3C,).
     """
     return run_check(
         "check_split_c_attn",
         fn,
         _c_attn_cases(),
         _dict_close,
-        summary="numbered C = 2 by hand, C = 3, C = 1, 4 random, bad shape refused",
+        summary="numbered C = 2 by hand, C = 3, C = 1, 4 random, 4 bad shapes refused",
         forbidden=("labkit", "from_hf_gpt2", "hf_state_dict"),
     )

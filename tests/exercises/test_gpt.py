@@ -2,12 +2,15 @@
 
 import torch
 
-from labkit.counting import kv_cache_bytes
+from labkit.counting import kv_cache_bytes, memory_estimate
 from labkit.exercises.gpt import (
     check_kv_cache_bytes,
     check_llama_params,
     check_split_c_attn,
 )
+from labkit.model import GPTConfig
+
+LLAMA_LAYOUT = dict(pos="rope", norm="rmsnorm", mlp="swiglu", bias=False)
 
 
 def llama_params(V, L, C, F, H, K):
@@ -61,6 +64,30 @@ def test_llama_count_that_calls_labkit_is_refused():
     assert "uses 'labkit'" in check_llama_params(lazy).report
 
 
+def by_memory_estimate(V, L, C, F, H, K):
+    # labkit by a side door: GPTConfig and memory_estimate, no "count_params"
+    sizes = dict(vocab_size=V, context_len=8, n_layers=L, n_heads=H, d_model=C)
+    cfg = GPTConfig(**sizes, n_kv_heads=K, d_mlp=F, tie_weights=False, **LLAMA_LAYOUT)
+    return memory_estimate(cfg, 1, 1).weights // 4
+
+
+def _count_elsewhere(V, L, C, F, H, K):
+    return by_memory_estimate(V, L, C, F, H, K)
+
+
+def test_llama_count_through_memory_estimate_or_a_helper_is_refused():
+    assert by_memory_estimate(32000, 32, 4096, 11008, 32, 32) == 6_738_415_616
+    result = check_llama_params(by_memory_estimate)
+    assert result.status == "failed" and "labkit" in result.report
+
+    def via_helper(V, L, C, F, H, K):  # its own text names nothing of labkit
+        return _count_elsewhere(V, L, C, F, H, K)
+
+    result = check_llama_params(via_helper)
+    assert result.status == "failed" and "_count_elsewhere" in result.report
+    assert check_llama_params(llama_params)  # arithmetic alone is accepted
+
+
 def kv_bytes(n_layers, n_heads, n_kv_heads, d_model, batch_size, seq_len, nbytes):
     d_head = d_model // n_heads
     return 2 * n_layers * n_kv_heads * d_head * batch_size * seq_len * nbytes
@@ -100,8 +127,8 @@ def test_kv_cache_with_query_heads_is_caught():
 
 def split_c_attn(weight, bias):
     C = weight.shape[0]
-    if weight.shape != (C, 3 * C):
-        raise ValueError(f"weight must be (C, 3C), got {tuple(weight.shape)}")
+    if weight.shape != (C, 3 * C) or bias.shape != (3 * C,):
+        raise ValueError(f"need (C, 3C) and (3C,), got {weight.shape}, {bias.shape}")
     out = {}
     for name, w, b in zip(
         ("q_proj", "k_proj", "v_proj"), weight.split(C, 1), bias.split(C), strict=True
@@ -175,3 +202,35 @@ def test_split_that_accepts_a_bad_shape_is_caught():
 
     result = check_split_c_attn(no_check)
     assert result.status == "failed" and "ValueError" in result.failed_case.hint
+
+
+def test_split_that_checks_only_the_width_or_not_the_bias_is_caught():
+    def width_only(weight, bias):  # (5, 12) slips through: 12 % 3 == 0
+        if weight.shape[-1] % 3:
+            raise ValueError("not 3C")
+        q, k, v = weight.T.chunk(3)
+        qb, kb, vb = bias.chunk(3)
+        names = ("q_proj", "k_proj", "v_proj")
+        return {
+            **{f"{n}.weight": w for n, w in zip(names, (q, k, v), strict=True)},
+            **{f"{n}.bias": b for n, b in zip(names, (qb, kb, vb), strict=True)},
+        }
+
+    assert width_only(torch.zeros(5, 12), torch.zeros(12))["q_proj.weight"].shape == (
+        4,
+        5,
+    )
+    result = check_split_c_attn(width_only)
+    assert result.status == "failed" and "(5, 12)" in result.failed_case.label
+
+    def weight_only(weight, bias):
+        C = weight.shape[0]
+        if weight.shape != (C, 3 * C):
+            raise ValueError("weight must be (C, 3C)")
+        return split_c_attn(weight, torch.zeros(3 * C)) | {
+            f"{n}.bias": b
+            for n, b in zip(("q_proj", "k_proj", "v_proj"), bias.chunk(3), strict=True)
+        }
+
+    result = check_split_c_attn(weight_only)
+    assert result.status == "failed" and "bias" in result.failed_case.hint
