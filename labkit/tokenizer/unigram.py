@@ -2,9 +2,12 @@
 
 Adds to compare.py's HF Unigram a version written out, for small texts:
 
-* pre-tokens, ``metaspace_words``: SentencePiece's convention, as HF's
-  Metaspace: every space becomes "▁" and starts a new pre-token, and a "▁"
-  goes in front of the text, so "a  b" -> "▁a", "▁", "▁b";
+* pre-tokens, ``metaspace_words``: as HF's Metaspace (named after
+  SentencePiece's "▁"): every space becomes "▁" and starts a new pre-token,
+  and a "▁" goes in front of the text, so "a  b" -> "▁a", "▁", "▁b". (The
+  SentencePiece library by default first removes leading, trailing and
+  repeated spaces, its ``remove_extra_whitespaces`` option; HF's Metaspace
+  keeps them, one "▁" each);
 * encoding, ``viterbi``: the segmentation whose pieces' log-probabilities
   have the highest sum, by dynamic programming over the word's positions;
 * training, ``train_unigram``: a seed vocabulary (``seed_pieces``: every
@@ -20,8 +23,11 @@ Adds to compare.py's HF Unigram a version written out, for small texts:
 
 Where HF's UnigramTrainer (tokenizers/src/models/unigram/trainer.rs, after
 SentencePiece) differs: its seed comes from a suffix array over the distinct
-pre-tokens, so a substring counts once per distinct pre-token that contains
-it, not once per occurrence (``seed_count="distinct"`` does that here); its
+pre-tokens, so a substring counts once per occurrence in that list, not once
+per occurrence in the text (``seed_count="distinct"`` counts that way here),
+and only the suffix tree's nodes are candidates: repeated substrings followed
+by at least two different characters (a word's end counting as one), a
+subset of the repeated substrings taken here; its
 M-step uses digamma(count) instead of log(count), a sparse prior; its pruning
 loss also renormalises the probabilities of the alternatives; it keeps 10%
 more pieces than asked until a last cut. Viterbi ties go here to the cut
