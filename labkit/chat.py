@@ -156,7 +156,8 @@ def prompt_ids(user: str, tokenizer: Tokenizer, context_len: int | None = None):
 
 def parse_answer(generated, tokenizer: Tokenizer) -> str | None:
     """The answer in what the model wrote after <|assistant|>: the text
-    before its first <|end|>, or None if it never closed its answer.
+    before its first <|end|>; None if it never closed its answer, or wrote
+    another chat token inside it (<|user|>, <|assistant|>: not an answer).
 
     ``generated``: token ids (a list or a tensor).
     """
@@ -164,7 +165,10 @@ def parse_answer(generated, tokenizer: Tokenizer) -> str | None:
     end = tokenizer.special_tokens[END]
     if end not in ids:
         return None
-    return tokenizer.decode(ids[: ids.index(end)])
+    answer = ids[: ids.index(end)]
+    if any(tokenizer.special_tokens[t] in answer for t in (USER, ASSISTANT)):
+        return None
+    return tokenizer.decode(answer)
 
 
 def add_chat_tokens(model: GPT, vocab_size: int) -> GPT:

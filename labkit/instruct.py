@@ -10,7 +10,8 @@ The passage fits the small model's context. A story averages 393 bytes and
 the model reads 128 tokens, so a question comes with a few whole sentences
 only: the sentence that states the fact (its *anchor*), grown by one
 neighbouring sentence at a time (the one before first, then the one after)
-while passage, question and answer together stay within ``max_chars``. The
+while passage, question and the longest answer of that type stay within
+``max_chars`` (so a wrong answer of the same type fits too). The
 default leaves room for the chat template's five tokens (labkit.chat).
 
 Splits are by story seed: story i of split s in dataset ``seed`` comes from
@@ -61,6 +62,7 @@ PAIR_SOURCES = ("story", "grammar", "model")  # where a rejected answer came fro
 SEEDS_PER_SPLIT = 1_000_000
 MAX_CHARS = 120  # passage + question + answer; 128 tokens less the template's 5
 # and a few to spare
+DATA_VERSION = 2  # changes whenever the same seed would give other examples
 
 
 def _word(rule: str, index: int) -> str:
@@ -84,6 +86,16 @@ def slot_values(fact: str) -> tuple[str, ...]:
         raise ValueError(f"unknown fact {fact!r}; known: {sorted(rules | words)}")
     rule = words[fact]
     return tuple(_word(rule, i) for i in range(len(storygen.GRAMMAR[rule])))
+
+
+def answer_values(qtype: str) -> tuple[str, ...]:
+    """Every answer a question type can have, and the wrong answers
+    ``distractor`` may give it (for "animal", the friends' kinds too)."""
+    fact = ANSWER_FACT[qtype]
+    extra = ()
+    if fact == "kind":  # the friends asked for help are animals too
+        extra = tuple(o[2]["friend"] for o in storygen.GRAMMAR["FRIEND"])
+    return slot_values(fact) + extra
 
 
 def story_facts(story: str) -> dict:
@@ -192,7 +204,9 @@ def make_example(
     question = TEMPLATES[qtype][template].format(**facts)
     answer = facts[ANSWER_FACT[qtype]]
     sents = sentences(story)
-    room = max_chars - len(question) - len(answer)
+    # room for the longest answer of this type: any answer, right or wrong,
+    # fits beside the passage (preference pairs swap the answer)
+    room = max_chars - len(question) - max(map(len, answer_values(qtype)))
     passage = passage_around(sents, anchor_sentence(qtype, len(sents)), room)
     return QAExample(story_seed, qtype, passage, question, answer)
 
@@ -292,10 +306,7 @@ def distractor(example: QAExample, rng: random.Random) -> tuple[str, str]:
     """(wrong answer, source): a value of the same kind that the example's
     story mentions elsewhere (a spot searched in vain, a friend's kind, a
     colour in a place name), else one the grammar could have chosen."""
-    fact = ANSWER_FACT[example.qtype]
-    values = [v for v in slot_values(fact) if v != example.answer]
-    if fact == "kind":  # the friends asked for help are animals too
-        values += [o[2]["friend"] for o in storygen.GRAMMAR["FRIEND"]]
+    values = [v for v in answer_values(example.qtype) if v != example.answer]
     story = story_for(example.story_seed)
     near = [v for v in values if _mentions(story, v)]
     pool, source = (near, "story") if near else (values, "grammar")
@@ -313,15 +324,21 @@ def make_pairs(examples: list[QAExample], seed: int = 0) -> list[PreferencePair]
 
 
 def pairs_from_answers(
-    examples: list[QAExample], answers: list[str | None]
+    examples: list[QAExample], answers: list[str | None], max_chars: int = MAX_CHARS
 ) -> list[PreferencePair]:
     """Pairs from a model's answers: each wrong, finished answer is rejected
-    against the exact one (source "model"); right or unfinished (None)
-    answers make no pair."""
+    against the exact one (source "model"). Right or unfinished (None)
+    answers make no pair, nor do answers too long for the example to stay
+    within ``max_chars`` (they would not fit the context), nor answers with
+    characters outside ASCII (the stories have none; a stray byte decodes
+    to U+FFFD, whose text would not give back the model's tokens)."""
     if len(examples) != len(answers):
         raise ValueError(f"{len(examples)} examples but {len(answers)} answers")
     return [
         PreferencePair(ex, ex.answer, got, "model")
         for ex, got in zip(examples, answers, strict=True)
-        if got is not None and got != ex.answer
+        if got is not None
+        and got != ex.answer
+        and got.isascii()
+        and len(ex.passage) + len(ex.question) + len(got) <= max_chars
     ]

@@ -12,11 +12,12 @@ Used by: the chapters on inspecting a trained model and on LoRA.
 ``load_sft_model()`` is the same idea one step later: the small model with
 the chat tokens added (labkit.chat), fine-tuned to answer the story
 questions of labkit.instruct with the loss on the answers only (labkit.sft),
-through the same training loop. Its first call trains it (about two
-minutes on a laptop CPU, after the small model) and caches it beside the
-small model, with the accuracy on fixed validation questions at every
-evaluation (``sft_history``). Used by: the chapters on instruction tuning,
-preference tuning, and learning from rewards.
+through the same training loop, with windows of its own training stories
+mixed into every batch so that it keeps writing stories (rehearsal). Its
+first call trains it (a few minutes on a laptop CPU, after the small model)
+and caches it beside the small model, with the accuracy on fixed validation
+questions at every evaluation (``sft_history``). Used by: the chapters on
+instruction tuning, preference tuning, and learning from rewards.
 """
 
 import dataclasses
@@ -71,6 +72,8 @@ SFT_TRAIN = TrainConfig(
     sample_prompts=(),
 )
 SFT_PROBES = 6  # validation questions (one of each type) answered at each eval
+SFT_STORY_ROWS = 4  # rehearsal: plain story windows per batch (labkit.sft)
+SFT_STORY_LEN = 128  # tokens per window, from the small model's own stories
 
 
 def models_dir() -> Path:
@@ -156,8 +159,10 @@ def sft_recipe_name() -> str:
         "seed": SFT_SEED,
         "templates": instruct.TEMPLATES,
         "max_chars": instruct.MAX_CHARS,
+        "data_version": instruct.DATA_VERSION,
         "train": dataclasses.asdict(SFT_TRAIN),
         "probes": SFT_PROBES,
+        "stories": [SFT_STORY_ROWS, SFT_STORY_LEN],
     }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     return f"sft-stories-{digest.hexdigest()[:10]}"
@@ -169,12 +174,16 @@ def train_sft_model(folder: Path, progress: bool = False) -> None:
     from safetensors.torch import save_model
 
     from labkit.chat import add_chat_tokens, chat_tokenizer
+    from labkit.data import prepare_tokens
     from labkit.evals import answer_questions, teacher_forced_exact
     from labkit.sft import SFTData
     from labkit.train.loop import train
 
     base, _ = load_small_model(progress=progress)
     tokenizer = chat_tokenizer()
+    text = load_text(CORPUS)  # the base model's own stories, for rehearsal
+    cut = text.find("\n", CORPUS_BYTES)
+    stories = prepare_tokens(text[: cut + 1], tokenizer, folder / "stories", seed=0)
     splits = instruct.make_splits(SFT_SPLITS, seed=SFT_SEED)
     val, probes = splits["val"], splits["val"][:SFT_PROBES]
     torch.manual_seed(SFT_TRAIN.seed)
@@ -193,7 +202,9 @@ def train_sft_model(folder: Path, progress: bool = False) -> None:
     cfg = dataclasses.replace(
         SFT_TRAIN, out_dir=str(folder / "run"), progress=progress, keep_last=1
     )
-    train(model, SFTData(splits, tokenizer, model.cfg.context_len), cfg, on_eval)
+    data = SFTData(splits, tokenizer, model.cfg.context_len, stories=stories,
+                   story_rows=SFT_STORY_ROWS, story_len=SFT_STORY_LEN)  # fmt: skip
+    train(model, data, cfg, on_eval)
     config = dataclasses.asdict(model.cfg.resolved())
     write_atomic(folder / "config.json", (json.dumps(config, indent=1) + "\n").encode())
     evals = json.dumps({"evals": history}) + "\n"

@@ -20,6 +20,14 @@ which labkit's GPT has no mask for.
 ``SFTData`` has the ``get_batch`` that ``labkit.train.train`` calls, so SFT is
 the ordinary training loop on other data. ``mask_prompt=False`` trains on
 every token (the comparison chapter 16 makes).
+
+Trained on answers only, nothing holds the base model's first skill in
+place, and it fades (chapter 16 measures it). ``stories`` mixes plain text
+back in (rehearsal): each batch gets ``story_rows`` windows of
+``story_len`` tokens from a TokenData, every target kept. The loss is one
+mean over answer and story targets together, so their counts set the
+weights: 16 conversations hold about 110 answer targets, the recipe's 4
+windows of 128 tokens (labkit.recipes) 512 story targets.
 Built in: notebooks/16_instruction_tuning.ipynb.
 Leaves out on purpose: packing, multi-turn weighting, NEFTune noise.
 """
@@ -103,8 +111,9 @@ class SFTData:
 
     Every example is encoded once, up front; one that does not fit
     ``context_len + 1`` tokens (x holds context_len) raises ChatTooLong,
-    and splits that share a story raise ValueError.
-    Shapes: get_batch -> x, y (B, T') long, T' <= context_len.
+    and splits that share a story raise ValueError. With ``stories``, each
+    batch also holds ``story_rows`` plain windows of its split.
+    Shapes: get_batch -> x, y (B + story_rows, T') long, T' <= context_len.
     """
 
     def __init__(
@@ -113,6 +122,9 @@ class SFTData:
         tokenizer: Tokenizer,
         context_len: int,
         mask_prompt: bool = True,
+        stories=None,
+        story_rows: int = 0,
+        story_len: int = 64,
     ):
         check_splits(splits)
         missing = {"train", "val"} - set(splits)
@@ -122,6 +134,11 @@ class SFTData:
         self.vocab_size = tokenizer.vocab_size
         self.pad_id = tokenizer.special_tokens[END]
         self.mask_prompt = mask_prompt
+        if story_rows and stories is None:
+            raise ValueError(f"story_rows={story_rows} needs stories (a TokenData)")
+        if story_rows and not 1 <= story_len <= context_len:
+            raise ValueError(f"story_len={story_len} must be in 1..{context_len}")
+        self.stories, self.story_rows, self.story_len = stories, story_rows, story_len
         self.rows = {}
         for name, examples in splits.items():
             if not examples:
@@ -145,4 +162,10 @@ class SFTData:
             )
         rows = self.rows[split]
         picks = torch.randint(len(rows), (batch_size,), generator=generator)
-        return pad_rows([rows[i] for i in picks.tolist()], self.pad_id)
+        chosen = [rows[i] for i in picks.tolist()]
+        if self.story_rows:  # rehearsal: plain story windows, every target
+            sx, sy = self.stories.get_batch(
+                split, self.story_rows, self.story_len, generator
+            )
+            chosen += list(zip(sx, sy, strict=True))
+        return pad_rows(chosen, self.pad_id)

@@ -93,6 +93,8 @@ def test_parse_answer_reads_up_to_the_first_end():
     assert parse_answer(TOK.encode("Mia") + [end, 65, end], TOK) == "Mia"
     assert parse_answer(torch.tensor(TOK.encode("Mia")), TOK) is None
     assert parse_answer([end], TOK) == ""
+    user = TOK.special_tokens[USER]
+    assert parse_answer(TOK.encode("Mi") + [user, end], TOK) is None
 
 
 def test_new_rows_are_the_mean_and_old_logits_do_not_move():

@@ -41,8 +41,9 @@ def test_a_known_story_gives_known_examples():
     ex = make_example(5, "found")
     assert ex.answer == "under the bed"
     assert ex.question == "Where did Ella find the ball?"
-    # the find grows by the sentence after it: the one before does not fit
-    assert ex.passage == (
+    # neither neighbour of the find fits beside the longest spot answer
+    assert ex.passage == "At last, Ella found her pink ball under the bed."
+    assert make_example(5, "found", max_chars=140).passage == (
         "At last, Ella found her pink ball under the bed. She danced around the room."
     )
     home = make_example(5, "home")
@@ -88,7 +89,8 @@ def test_every_answer_is_checkable_by_parsing_its_story():
         assert ex.answer in ex.passage  # the passage states it
         assert ex.passage in story
         assert not re.search(rf"\b{ex.answer}\b", ex.question)
-        assert len(ex.passage) + len(ex.question) + len(ex.answer) <= 120
+        longest = max(map(len, instruct.answer_values(ex.qtype)))
+        assert len(ex.passage) + len(ex.question) + longest <= 120
 
 
 def test_sentences_join_back_into_the_story():
@@ -178,5 +180,8 @@ def test_pairs_from_answers_keep_only_wrong_finished_answers():
         examples[3].answer + "x"
     ]
     assert all(p.source == "model" for p in pairs)
+    long = pairs_from_answers(examples[:1], ["x" * 120])
+    assert long == []  # it would not fit the context
+    assert pairs_from_answers(examples[:1], ["Mi\ufffd"]) == []
     with pytest.raises(ValueError, match="4 examples but 3 answers"):
         pairs_from_answers(examples, answers[:3])

@@ -122,3 +122,23 @@ def test_sft_trains_through_the_one_loop_and_learns_the_answers():
         small = GPT(GPTConfig(vocab_size=256, context_len=128, n_layers=1,
                               n_heads=2, d_model=32))  # fmt: skip
         train(small, data, cfg)
+
+
+def test_rehearsal_adds_plain_story_windows_with_every_target(tmp_path):
+    from labkit.data import prepare_tokens
+    from labkit.storygen import generate as generate_stories
+
+    stories = prepare_tokens(generate_stories(30_000, seed=2), TOK, tmp_path, seed=0)
+    splits = make_splits({"train": 20, "val": 6})
+    data = SFTData(splits, TOK, 128, stories=stories, story_rows=3, story_len=40)
+    x, y = data.get_batch("train", 5, 128, torch.Generator().manual_seed(0))
+    assert x.shape[0] == 8
+    story_x, story_y = x[5:, :40], y[5:, :40]
+    assert (story_y != IGNORE_INDEX).all() and (y[5:, 40:] == IGNORE_INDEX).all()
+    assert torch.equal(story_x[:, 1:], story_y[:, :-1])  # shifted by one
+    assert story_x.max() < 256  # plain bytes: no chat token
+    assert (y[:5] != IGNORE_INDEX).sum() < 5 * 30  # answers only there
+    with pytest.raises(ValueError, match="story_rows=2 needs stories"):
+        SFTData(splits, TOK, 128, story_rows=2)
+    with pytest.raises(ValueError, match="story_len=200 must be in 1..128"):
+        SFTData(splits, TOK, 128, stories=stories, story_rows=1, story_len=200)
