@@ -1,7 +1,8 @@
 """Checks for the exercises of the chapter on the MLP and the block.
 
 The references are labkit.mlp's ``GatedMLP`` (SwiGLU, no biases), loaded with
-the case's weights, and ``dead_units``.
+the case's weights, ``dead_units``, and labkit.model's ``Block`` (serial and
+parallel), handed to the learner's function as its parts.
 
 Built in: notebooks/09_mlp_and_block.ipynb.
 """
@@ -182,4 +183,93 @@ def check_dead_units(fn) -> CheckResult:
         "(B, T, d_mlp), 4 random, 1-D refused",
         forbidden=("labkit",),
         references=(dead_units,),
+    )
+
+
+def _toy_parts():
+    """Parts simple enough to follow by hand, each visibly different."""
+    return (
+        lambda h: h,  # norm_1: the identity
+        lambda h: 2 * h,  # attn
+        lambda h: 10 * h,  # norm_2
+        lambda h: h**2,  # mlp
+    )
+
+
+_TOY_LABEL = "x = [[[1.]]], norm_1(h) = h, attn(h) = 2h, norm_2(h) = 10h, mlp(h) = h**2"
+
+
+def _labkit_block_case(parallel: bool, seed: int, hint: str) -> Case:
+    import dataclasses
+
+    from labkit.model import Block, GPTConfig
+
+    gen = torch.Generator().manual_seed(seed)
+    cfg = GPTConfig(vocab_size=16, context_len=8, n_layers=1, n_heads=2, d_model=8)
+    with torch.random.fork_rng():  # leave the caller's random state alone
+        block = Block(dataclasses.replace(cfg, parallel=parallel)).eval()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_(0, 0.5, generator=gen)
+    x = torch.randn(2, 5, 8, generator=gen)
+    positions = torch.arange(5)
+
+    def attn(h):
+        with torch.no_grad():
+            return block.attn(h, positions=positions)[0]
+
+    with torch.no_grad():
+        expected = block(x, positions=positions)
+    parts = (block.norm_1, attn, block.norm_2, block.mlp)
+    kind = "parallel" if parallel else "serial"
+    label = f"x (2, 5, 8), the parts of a random labkit {kind} Block"
+    return Case((x, *parts, parallel), expected, hint, label=label)
+
+
+def _block_cases() -> list[Case]:
+    x = torch.ones(1, 1, 1)
+    cases = [
+        Case(
+            (x, *_toy_parts(), False),
+            torch.full((1, 1, 1), 903.0),
+            "serial: h = x + attn(norm_1(x)) = 1 + 2 = 3, then "
+            "h + mlp(norm_2(h)) = 3 + 30**2 = 903; the MLP reads the stream "
+            "after attention's write, through norm_2",
+            label=_TOY_LABEL + ", parallel=False",
+        ),
+        Case(
+            (x, *_toy_parts(), True),
+            torch.full((1, 1, 1), 4.0),
+            "parallel: both read norm_1(x) = 1 and norm_2 is not used: "
+            "x + attn(1) + mlp(1) = 1 + 2 + 1 = 4",
+            label=_TOY_LABEL + ", parallel=True",
+        ),
+        Case(
+            (torch.full((1, 1, 1), 2.0), *_toy_parts(), True),
+            torch.full((1, 1, 1), 10.0),
+            "keep the residual: the stream x itself is part of the output "
+            "(2 + 4 + 4 = 10)",
+            label="x = [[[2.]]], the same parts, parallel=True",
+        ),
+    ]
+    for seed in range(3):
+        cases.append(_labkit_block_case(False, seed, "a real serial pre-norm block"))
+        cases.append(_labkit_block_case(True, seed, "a real parallel block"))
+    return cases
+
+
+def check_block(fn) -> CheckResult:
+    """Check ``fn(x, norm_1, attn, norm_2, mlp, parallel)``: one pre-norm
+    block. Serial: h = x + attn(norm_1(x)), then h + mlp(norm_2(h)).
+    Parallel: x + attn(norm_1(x)) + mlp(norm_1(x)), norm_2 unused. Each part
+    is a function (B, T, C) -> (B, T, C).
+    """
+    return run_check(
+        "check_block",
+        fn,
+        _block_cases(),
+        tensors_close,
+        summary="hand-derived serial and parallel, the residual kept, "
+        "3 random labkit Blocks of each kind",
+        forbidden=("labkit",),
     )

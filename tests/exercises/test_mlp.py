@@ -4,7 +4,7 @@ wrong ones (the typical bug of each exercise)."""
 import torch
 import torch.nn.functional as F
 
-from labkit.exercises.mlp import check_dead_units, check_swiglu
+from labkit.exercises.mlp import check_block, check_dead_units, check_swiglu
 from labkit.mlp import dead_units
 
 
@@ -95,3 +95,47 @@ def test_dead_units_that_accepts_a_vector_is_caught():
 
     result = check_dead_units(no_check)
     assert result.status == "failed" and "ValueError" in result.report
+
+
+def written_block(x, norm_1, attn, norm_2, mlp, parallel):
+    h = norm_1(x)
+    if parallel:
+        return x + attn(h) + mlp(h)
+    x = x + attn(h)
+    return x + mlp(norm_2(x))
+
+
+def test_correct_block_passes_and_stub_is_not_done():
+    assert check_block(written_block)
+    assert check_block(lambda *args: None).status == "not done"
+
+
+def test_serial_block_whose_mlp_reads_the_input_is_caught():
+    def mlp_reads_x(x, norm_1, attn, norm_2, mlp, parallel):
+        h = norm_1(x)
+        if parallel:
+            return x + attn(h) + mlp(h)
+        return x + attn(h) + mlp(norm_2(x))  # should read x + attn(h)
+
+    result = check_block(mlp_reads_x)
+    assert result.status == "failed" and "after attention" in result.report
+
+
+def test_parallel_block_that_uses_norm_2_is_caught():
+    def uses_norm_2(x, norm_1, attn, norm_2, mlp, parallel):
+        if parallel:
+            return x + attn(norm_1(x)) + mlp(norm_2(x))
+        return written_block(x, norm_1, attn, norm_2, mlp, parallel)
+
+    result = check_block(uses_norm_2)
+    assert result.status == "failed" and "norm_2 is not used" in result.report
+
+
+def test_block_without_the_residual_is_caught():
+    def no_residual(x, norm_1, attn, norm_2, mlp, parallel):
+        h = norm_1(x)
+        if parallel:
+            return attn(h) + mlp(h)
+        return written_block(x, norm_1, attn, norm_2, mlp, parallel)
+
+    assert check_block(no_residual).status == "failed"
