@@ -43,7 +43,7 @@ def param_counts(cfg) -> dict[str, int]:
     else:
         mlp = 2 * C * F + b * (F + C)
     norm = C * (2 if cfg.norm == "layernorm" and cfg.bias else 1)
-    norms_per_layer = 1 if cfg.mlp == "none" else 2
+    norms_per_layer = 1 if cfg.mlp == "none" or cfg.parallel else 2
     n_norms = norms_per_layer * cfg.n_layers + int(cfg.prenorm)
     return {
         "tok_emb": cfg.vocab_size * C,

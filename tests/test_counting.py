@@ -42,6 +42,8 @@ VARIANTS = [
     ),
     dict(pos="sinusoidal", mlp="geglu", n_kv_heads=1),
     dict(pos="alibi", norm="layernorm", bias=False, prenorm=False, d_mlp=40),
+    dict(parallel=True),  # one norm per block (norm_1 feeds both)
+    dict(parallel=True, pos="rope", norm="rmsnorm", mlp="swiglu", bias=False),
 ]
 
 
@@ -68,7 +70,7 @@ def test_param_counts_by_part_match_the_modules(fields):
     assert parts["attn"] == n(b.attn for b in model.blocks)
     assert parts["mlp"] == n(b.mlp for b in model.blocks)
     norms = [b.norm_1 for b in model.blocks] + [b.norm_2 for b in model.blocks]
-    assert parts["norms"] == n(norms + [model.norm_f])
+    assert parts["norms"] == n([m for m in norms if m is not None] + [model.norm_f])
     assert count_params(cfg) == n([model])
 
 
