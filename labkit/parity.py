@@ -2,9 +2,10 @@
 
 Two implementations that agree on random weights compute the same function,
 but only if the random weights make every operation matter. With small weights
-and norm gains near 0, attention is near uniform whatever its scale, and an
-activation's inputs sit where GELU and its tanh approximation agree to 1e-5: a
-missing 1/sqrt(D) or the wrong GELU then moves the logits less than a loose
+(GPT-2's std 0.02 at a narrow width, C = 128, or norm gains drawn near 0), an
+activation's inputs sit where GELU and its tanh approximation agree to 1e-5,
+and with gains near 0 attention is near uniform whatever its scale: the wrong
+GELU, or a missing 1/sqrt(D), then moves the logits less than a loose
 tolerance. ``unit_scale_`` draws weights at which activations stay near unit
 size through the whole model (each linear layer's weights with standard
 deviation 1/sqrt(fan-in), norm gains near 1), and ``relative_error`` measures
