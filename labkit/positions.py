@@ -59,8 +59,10 @@ class SinusoidalPositions(nn.Module):
 
     ``scale`` multiplies them: the 2017 transformer adds amplitude 1 to token
     embeddings multiplied by sqrt(C); next to GPT-2's std-0.02 embeddings,
-    scale = 0.02 * sqrt(2) gives each feature the tokens' root mean square
-    (a sinusoid of amplitude a has RMS a / sqrt(2) over whole turns).
+    scale = 0.02 * sqrt(2) gives each sine/cosine pair the tokens' root mean
+    square at every position (sin^2 + cos^2 = 1), so the vector has their
+    expected length 0.02 * sqrt(C); single features do not (a slow pair's
+    sine stays near 0 over a short context).
     Shapes: positions (T,) -> (T, C)
     """
 

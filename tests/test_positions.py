@@ -47,6 +47,17 @@ def test_sinusoidal_positions_scale_sets_the_rms_of_whole_turns():
     assert fast.pow(2).mean().sqrt().item() == pytest.approx(0.02, rel=1e-3)
 
 
+def test_sinusoidal_scale_sets_each_pairs_rms_not_each_features():
+    a = 0.02 * math.sqrt(2)
+    pe = SinusoidalPositions(32, scale=a)(torch.arange(32))  # (T, C)
+    pair_rms = pe.view(32, 16, 2).pow(2).mean(-1).sqrt()  # every position
+    torch.testing.assert_close(pair_rms, torch.full((32, 16), 0.02))
+    torch.testing.assert_close(pe.norm(dim=-1), torch.full((32,), 0.02 * 32**0.5))
+    # over 32 positions the slowest pair barely turns: sine ~ 0, cosine ~ a
+    feature_rms = pe.pow(2).mean(0).sqrt()
+    assert feature_rms[-2].item() < 0.001 and feature_rms[-1].item() > 0.027
+
+
 def test_learned_positions_reject_positions_past_context():
     emb = LearnedPositions(4, 8)
     assert emb(torch.arange(4)).shape == (4, 8)

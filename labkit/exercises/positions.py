@@ -213,8 +213,10 @@ def _alibi_cases() -> list[Case]:
         Case(
             (6, torch.arange(2), torch.arange(2)),
             Raises(ValueError),
-            "6 heads is not a power of two: the rule above does not apply, "
-            "raise ValueError (the paper has a rule for it; labkit follows it)",
+            "6 heads is not a power of two: the exercise asks you to raise "
+            "ValueError for it (labkit's alibi_slopes does not refuse: it "
+            "uses the paper's rule for such H, which is not part of this "
+            "exercise)",
             label="n_heads=6",
         )
     )

@@ -165,3 +165,19 @@ def test_alibi_with_a_positive_bias_is_caught():
         return -bias_table(n_heads, q_pos, k_pos)
 
     assert check_alibi(plus).failed_case.args[0] == 1  # the one-head case
+
+
+def test_alibi_that_follows_the_papers_rule_for_6_heads_is_told_to_refuse():
+    def papers_rule(n_heads, q_pos, k_pos):
+        lower = 2 ** (n_heads.bit_length() - 1)  # nearest lower power of two
+        slopes = [2 ** (-8 * h / lower) for h in range(1, lower + 1)]
+        slopes += [2 ** (-4 * h / lower) for h in range(1, 2 * lower, 2)]
+        slopes = torch.tensor(slopes[:n_heads])  # (H,)
+        distance = (q_pos[:, None] - k_pos[None, :]).abs()
+        return -slopes[:, None, None] * distance
+
+    result = check_alibi(papers_rule)
+    assert result.status == "failed"
+    assert result.failed_case.label == "n_heads=6"
+    assert "asks you to raise ValueError" in result.failed_case.hint
+    assert "does not refuse" in result.failed_case.hint
