@@ -6,6 +6,12 @@ B @ A, with A (rank, in) and B (out, rank), scaled by alpha / rank:
 
     y = x W^T + (alpha / rank) * x A^T B^T
 
+With ``rslora=True`` the scale is alpha / sqrt(rank) instead (Kalajdzievski,
+2023, "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA"):
+under Adam each entry of A and B moves about lr per step whatever the rank,
+so ``B @ A`` grows about like sqrt(rank) and alpha / rank shrinks the update
+as the rank grows; alpha / sqrt(rank) keeps its size about the same.
+
 B starts at zero, so the adapted model starts exactly where the base model is.
 Only A and B are trained and saved: rank * (in + out) numbers per layer instead
 of in * out. ``merge`` folds the change into W (no extra cost at inference);
@@ -51,7 +57,7 @@ class LoRALinear(nn.Linear):
     Shapes: x (..., in) -> (..., out); lora_A (rank, in); lora_B (out, rank)
     """
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float):
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, rslora: bool = False):
         _check_rank_alpha(rank, alpha)
         nn.Module.__init__(self)
         self.in_features, self.out_features = base.in_features, base.out_features
@@ -60,7 +66,7 @@ class LoRALinear(nn.Linear):
         self.weight.requires_grad_(False)
         if self.bias is not None:
             self.bias.requires_grad_(False)
-        self.rank, self.alpha = rank, float(alpha)
+        self.rank, self.alpha, self.rslora = rank, float(alpha), bool(rslora)
         kw = dict(device=base.weight.device, dtype=base.weight.dtype)
         self.lora_A = nn.Parameter(torch.empty(rank, self.in_features, **kw))
         self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, **kw))
@@ -69,7 +75,8 @@ class LoRALinear(nn.Linear):
 
     @property
     def scaling(self) -> float:
-        return self.alpha / self.rank
+        """alpha / rank, or alpha / sqrt(rank) with rslora."""
+        return self.alpha / (math.sqrt(self.rank) if self.rslora else self.rank)
 
     def delta(self) -> torch.Tensor:
         """The change to the weight: scaling * B @ A. Shapes: (out, in)"""
@@ -96,7 +103,8 @@ class LoRALinear(nn.Linear):
             self.merged = False
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha:g}"
+        rs = ", rslora=True" if self.rslora else ""
+        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha:g}{rs}"
 
 
 def lora_layers(model: nn.Module) -> dict[str, LoRALinear]:
@@ -126,9 +134,11 @@ def add_lora(
     targets: tuple[str, ...] = TARGETS,
     rank: int = 8,
     alpha: float = 16.0,
+    rslora: bool = False,
 ) -> list[str]:
     """Freeze ``model`` and wrap each nn.Linear whose attribute name is in
-    ``targets`` (``q_proj``, ``down_proj``, ...) in a LoRALinear.
+    ``targets`` (``q_proj``, ``down_proj``, ...) in a LoRALinear, scaled by
+    alpha / rank (alpha / sqrt(rank) with ``rslora``).
 
     Returns the qualified names wrapped. Raises ValueError, listing the linear
     layers the model has, when no target matches or when LoRA is already on.
@@ -142,7 +152,7 @@ def add_lora(
     for name, linear in chosen.items():
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        setattr(parent, attr, LoRALinear(linear, rank, alpha))
+        setattr(parent, attr, LoRALinear(linear, rank, alpha, rslora))
     return list(chosen)
 
 
@@ -184,6 +194,7 @@ def save_lora(model: nn.Module, path: str | Path) -> Path:
     meta = {
         "rank": str(first.rank),
         "alpha": str(first.alpha),
+        "rslora": str(first.rslora),
         "targets": json.dumps(sorted({n.rsplit(".", 1)[-1] for n in layers})),
     }
     tensors = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
@@ -194,9 +205,10 @@ def save_lora(model: nn.Module, path: str | Path) -> Path:
     return path
 
 
-def _read_adapters(path) -> tuple[dict, int, float, tuple[str, ...]]:
-    """(tensors, rank, alpha, targets) of a file written by save_lora, with
-    every part checked (FileFormatError naming the file)."""
+def _read_adapters(path) -> tuple[dict, int, float, tuple[str, ...], bool]:
+    """(tensors, rank, alpha, targets, rslora) of a file written by save_lora,
+    with every part checked (FileFormatError naming the file). A file without
+    an rslora entry (written before the option existed) is alpha / rank."""
     tensors, meta = read_safetensors(path)
     if not {"rank", "alpha", "targets"} <= set(meta):
         raise FileFormatError(
@@ -215,10 +227,15 @@ def _read_adapters(path) -> tuple[dict, int, float, tuple[str, ...]]:
             f"{path}: metadata targets {list(targets)}, alpha {alpha}: targets must "
             f"be among {list(TARGETS)}, alpha finite"
         )
-    return tensors, rank, alpha, targets
+    rslora = meta.get("rslora", "False")
+    if rslora not in ("True", "False"):
+        raise FileFormatError(f"{path}: rslora metadata {rslora!r} is not a bool")
+    return tensors, rank, alpha, targets, rslora == "True"
 
 
-def _expected_adapters(model, path, rank, alpha, targets) -> dict[str, tuple]:
+def _expected_adapters(
+    model, path, rank, alpha, targets, rslora=False
+) -> dict[str, tuple]:
     """Adapter name -> shape the model has (or would get from add_lora)."""
     layers = lora_layers(model)
     if not layers:
@@ -226,13 +243,14 @@ def _expected_adapters(model, path, rank, alpha, targets) -> dict[str, tuple]:
         dims = {n: (m.in_features, m.out_features) for n, m in chosen.items()}
     else:
         wrong = [
-            f"{n} (rank {m.rank}, alpha {m.alpha:g})"
+            f"{n} (rank {m.rank}, alpha {m.alpha:g}, rslora {m.rslora})"
             for n, m in layers.items()
-            if (m.rank, m.alpha) != (rank, alpha)
+            if (m.rank, m.alpha, m.rslora) != (rank, alpha, rslora)
         ]
         if wrong:
             raise ValueError(
-                f"{path} holds rank {rank}, alpha {alpha} adapters; "
+                f"{path} holds rank {rank}, alpha {alpha}, rslora {rslora} "
+                "adapters; "
                 f"the model has {wrong[:2]}"
             )
         dims = {n: (m.in_features, m.out_features) for n, m in layers.items()}
@@ -272,10 +290,11 @@ def load_lora(model: nn.Module, path: str | Path) -> None:
     another shape, rank or alpha than the model's adapters (ValueError naming
     them) all leave the model exactly as it was.
     """
-    tensors, rank, alpha, targets = _read_adapters(path)
-    _check_fits(_expected_adapters(model, path, rank, alpha, targets), tensors, path)
+    tensors, rank, alpha, targets, rslora = _read_adapters(path)
+    expected = _expected_adapters(model, path, rank, alpha, targets, rslora)
+    _check_fits(expected, tensors, path)
     if not lora_layers(model):
-        add_lora(model, targets, rank, alpha)
+        add_lora(model, targets, rank, alpha, rslora)
     with torch.no_grad():
         for name, layer in lora_layers(model).items():
             layer.unmerge()

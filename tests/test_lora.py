@@ -156,7 +156,9 @@ def test_bad_input_names_the_problem(tmp_path):
         load_lora(other, tmp_path / "q.safetensors")
     wider = tiny_gpt()
     add_lora(wider, targets=("q_proj",), rank=3)
-    with pytest.raises(ValueError, match="holds rank 8, alpha 16.0 adapters"):
+    with pytest.raises(
+        ValueError, match="holds rank 8, alpha 16.0, rslora False adapters"
+    ):
         load_lora(wider, tmp_path / "q.safetensors")
     save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
     with pytest.raises(ValueError, match="not written by save_lora"):
@@ -289,3 +291,53 @@ def test_save_lora_writes_through_a_temporary_file(tmp_path, monkeypatch):
     )
     path = save_lora(model, tmp_path / "a.safetensors")
     assert renames == [(str(path) + ".tmp", str(path))]
+
+
+def test_rslora_scales_by_alpha_over_sqrt_rank(idx):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(6, 5)
+    plain = LoRALinear(linear, rank=4, alpha=8.0)
+    rs = LoRALinear(linear, rank=4, alpha=8.0, rslora=True)
+    assert plain.scaling == 2.0 and rs.scaling == 4.0  # 8/4 and 8/sqrt(4)
+    with torch.no_grad():
+        rs.lora_A.copy_(plain.lora_A)
+        rs.lora_B.normal_(0, 0.1)
+        plain.lora_B.copy_(rs.lora_B)
+    x = torch.randn(3, 6)
+    base_out = linear(x)
+    torch.testing.assert_close(rs(x) - base_out, 2 * (plain(x) - base_out))
+    torch.testing.assert_close(rs.delta(), 4.0 * rs.lora_B @ rs.lora_A)
+    assert "rslora=True" in repr(rs) and "rslora" not in repr(plain)
+
+
+def test_rslora_survives_save_and_load_and_mismatch_is_refused(tmp_path, idx):
+    model = tiny_gpt()
+    add_lora(model, rank=4, alpha=8.0, rslora=True)
+    randomize_adapters(model)
+    assert all(m.rslora for m in lora_layers(model).values())
+    path = save_lora(model, tmp_path / "rs.safetensors")
+    fresh = tiny_gpt()
+    load_lora(fresh, path)
+    assert all(m.rslora and m.scaling == 4.0 for m in lora_layers(fresh).values())
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(idx), model(idx))
+    plain = tiny_gpt()
+    add_lora(plain, rank=4, alpha=8.0)
+    with pytest.raises(ValueError, match="rslora True adapters"):
+        load_lora(plain, path)
+
+
+def test_file_without_rslora_entry_loads_as_plain_lora(tmp_path, idx):
+    model = tiny_gpt()
+    add_lora(model, rank=2, alpha=4.0)
+    randomize_adapters(model)
+    path = save_lora(model, tmp_path / "old.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = {k: v for k, v in f.metadata().items() if k != "rslora"}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, str(path), metadata=meta)
+    fresh = tiny_gpt()
+    load_lora(fresh, path)
+    assert not any(m.rslora for m in lora_layers(fresh).values())
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(idx), model(idx))
