@@ -14,6 +14,9 @@ features (attention and MLP projections, an untied output head) and not to:
   not a derivation (nanoGPT decays every 2-D tensor, the tied table
   included); ``param_groups`` is short, to make it easy to flip and compare.
 
+``adamw_step`` is the update written out on one tensor (what
+torch.optim.AdamW does, in the same order of operations), so a chapter can
+check its own AdamW against it and torch's.
 (Loshchilov & Hutter, 2019, "Decoupled Weight Decay Regularization".)
 Built in: notebooks/11_training_loop.ipynb.
 """
@@ -54,6 +57,39 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             "weight_decay": 0.0,
         },
     ]
+
+
+def adamw_step(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    *,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One AdamW update of one tensor; returns (param, exp_avg, exp_avg_sq).
+
+    ``step`` counts from 1 (the bias corrections divide by 1 - beta**step).
+    The decay is decoupled: the weight shrinks by lr * weight_decay of itself,
+    apart from the gradient's moments. Inputs are not modified.
+    Shapes: every tensor has the parameter's shape.
+    Example: the first step moves each weight by about lr * sign(grad).
+    """
+    if step < 1:
+        raise ValueError(f"step counts from 1, got {step}")
+    beta1, beta2 = betas
+    param = param * (1 - lr * weight_decay)  # decoupled weight decay
+    exp_avg = beta1 * exp_avg + (1 - beta1) * grad  # first moment
+    exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad * grad  # second moment
+    correction1 = 1 - beta1**step  # the moments start at 0: undo that bias
+    correction2 = 1 - beta2**step
+    denom = exp_avg_sq.sqrt() / correction2**0.5 + eps
+    param = param - (lr / correction1) * exp_avg / denom
+    return param, exp_avg, exp_avg_sq
 
 
 def make_optimizer(model: nn.Module, cfg, device_type: str = "cpu"):

@@ -9,6 +9,7 @@ by the settings that differ between them.
 Built in: notebooks/11_training_loop.ipynb.
 """
 
+import json
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -53,11 +54,18 @@ class LiveLossPlot:
     def show(self) -> None:
         from IPython.display import display
 
-        fig = self.figure()
+        # a raw bundle: display(fig, display_id=...) ignores the id (plotly's
+        # figure displays itself), so every update would add a new figure
+        bundle = {"application/vnd.plotly.v1+json": json.loads(self.figure().to_json())}
         if self._handle is None:
-            self._handle = display(fig, display_id=True)
+            self._handle = display(bundle, raw=True, display_id=True)
         else:
-            self._handle.update(fig)
+            self._handle.update(bundle, raw=True)
+
+
+def _short(value):
+    """A setting as a legend shows it: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else value
 
 
 def compare_runs(run_folders, metric: str = "val_loss") -> go.Figure:
@@ -71,7 +79,7 @@ def compare_runs(run_folders, metric: str = "val_loss") -> go.Figure:
     fig = go.Figure()
     for i, folder in enumerate(folders):
         rows = [m for m in read_run(folder)["metrics"] if metric in m]
-        label = ", ".join(f"{k.split('.')[-1]}={v[i]}" for k, v in diff.items())
+        label = ", ".join(f"{k.split('.')[-1]}={_short(v[i])}" for k, v in diff.items())
         fig.add_scatter(
             x=[m["step"] for m in rows],
             y=[round(m[metric], 4) for m in rows],
