@@ -158,10 +158,40 @@ def sweep(
     seconds, notebook (the executed copy), then every recorded value.
     Raises ParameterError before any run if a point does not fit the notebook.
     """
+    return sweep_points(
+        notebook,
+        grid_points(grid),
+        out_dir=out_dir,
+        workers=workers,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def sweep_points(
+    notebook: str | Path,
+    points: list[dict[str, Any]],
+    *,
+    out_dir: str | Path | None = None,
+    workers: int = 2,
+    cwd: str | Path | None = None,
+    timeout: int = 1800,
+) -> list[dict[str, Any]]:
+    """``sweep`` over an explicit list of points instead of a product grid.
+
+    For grids that are not products: an IsoFLOP grid gives each model size
+    its own number of steps. Each point is a dict parameter name -> value;
+    the same point listed twice is refused. Returns and raises as ``sweep``.
+    """
+    if not isinstance(points, (list, tuple)) or not points:
+        raise ParameterError(f"points must be a non-empty list, got {points!r}")
+    keys = [json.dumps(p, sort_keys=True, default=str) for p in points]
+    twice = [p for i, p in enumerate(points) if keys[i] in keys[:i]]
+    if twice:
+        raise ParameterError(f"points lists {twice[0]!r} twice")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers={workers!r} must be a positive integer")
     notebook = Path(notebook)
-    points = grid_points(grid)
     for params in points:
         validate_parameters(notebook, params)
     folder = Path(out_dir or default_folder(notebook))

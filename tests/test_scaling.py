@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from labkit.scaling import fit_scaling_law, scaling_law, solve_e_a
+from labkit.scaling import (
+    fit_power_law,
+    fit_scaling_law,
+    isoflop_optimum,
+    isoflop_steps,
+    power_law_stderr,
+    scaling_law,
+    solve_e_a,
+)
 
 SIZES = np.geomspace(1e3, 1e6, 8)
 
@@ -60,3 +68,84 @@ def test_bad_input_is_named(n, losses, message):
         fit_scaling_law(n, losses)
     with pytest.raises(ValueError, match="0 < low < high"):
         fit_scaling_law(SIZES, SIZES**-0.5, alpha_range=(0.5, 0.1))
+
+
+def test_min_floor_bounds_the_floor_or_frees_it():
+    n = SIZES
+    y = scaling_law(n, -0.5, 10.0, 0.3)  # a "floor" below zero
+    free = fit_scaling_law(n, y, min_floor=-np.inf)
+    np.testing.assert_allclose(free, (-0.5, 10.0, 0.3), rtol=1e-5, atol=1e-6)
+    E, A, alpha = fit_scaling_law(n, y, min_floor=0.2)
+    assert E == 0.2 and A > 0  # held on the bound
+    # with E on its bound the best A for each alpha is x.(y - E) / x.x
+    x = n ** (-alpha)
+    assert A == pytest.approx(x @ (y - 0.2) / (x @ x), rel=1e-9)
+    assert fit_scaling_law(n, scaling_law(n, 1.0, 5.0, 0.4), min_floor=0.5)[
+        0
+    ] == pytest.approx(1.0, abs=1e-6)  # a bound that does not bind changes nothing
+    with pytest.raises(ValueError, match="min_floor=nan must be a number"):
+        fit_scaling_law(n, y, min_floor=float("nan"))
+
+
+def test_power_law_with_known_floor_is_a_line_in_log_space():
+    n = np.array([1e2, 1e3, 1e4])
+    A, alpha = fit_power_law(n, 1.0 + 3.0 * n**-0.25, floor=1.0)
+    assert A == pytest.approx(3.0) and alpha == pytest.approx(0.25)
+    # by hand: two points (100, 1.1), (10000, 1.01): slope -0.5, A = 1
+    A, alpha = fit_power_law([1e2, 1e4], [1.1, 1.01], floor=1.0)
+    assert A == pytest.approx(1.0) and alpha == pytest.approx(0.5)
+    # the floor matters: fitting log L instead of log(L - E) is another line
+    assert fit_power_law(n, 1.0 + 3.0 * n**-0.25)[1] < 0.1
+
+
+def test_power_law_stderr_matches_numpy_polyfit():
+    rng = np.random.default_rng(1)
+    n = np.geomspace(1e3, 1e6, 7)
+    y = 0.5 + 8.0 * n**-0.3 * np.exp(0.05 * rng.standard_normal(7))
+    _, cov = np.polyfit(np.log(n), np.log(y - 0.5), 1, cov="unscaled")
+    resid = np.log(y - 0.5) - np.polyval(
+        np.polyfit(np.log(n), np.log(y - 0.5), 1), np.log(n)
+    )
+    expected = np.sqrt(cov[0, 0] * (resid @ resid) / (7 - 2))
+    assert power_law_stderr(n, y, 0.5) == pytest.approx(expected, rel=1e-9)
+    assert power_law_stderr(n, 0.5 + 8.0 * n**-0.3, 0.5) < 1e-12  # exact: 0
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: fit_power_law([1e3, 1e4], [2.0, 0.9], floor=1.0), "above the floor 1"),
+        (lambda: fit_power_law([1e3], [2.0]), "needs at least 2 points, got 1"),
+        (lambda: power_law_stderr([1e3, 1e4], [2.0, 1.5]), "needs a residual"),
+    ],
+)
+def test_power_law_bad_input_is_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_isoflop_steps_spend_the_same_compute():
+    steps = isoflop_steps(6e6, [1000, 2000, 3000], 100)
+    assert steps == [10, 5, 3]  # 6e6 / (6 * 3000 * 100) = 3.33 -> 3
+    assert isoflop_steps(1.0, [1e6], 64) == [1]  # never zero steps
+    for bad, message in [
+        (lambda: isoflop_steps(0, [1000], 10), "compute=0 must be a positive"),
+        (lambda: isoflop_steps(1e9, [0], 10), "n_params must be positive"),
+        (lambda: isoflop_steps(1e9, [1000], 0), "tokens_per_step=0 must be"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            bad()
+
+
+def test_isoflop_optimum_is_the_parabola_vertex_in_log_n():
+    assert isoflop_optimum([1e3, 1e4, 1e5], [2.0, 1.8, 2.0]) == pytest.approx(1e4)
+    # by hand: L = (log N - log 3000)^2 + 1 through 4 sizes -> 3000 exactly
+    n = np.array([500.0, 2000.0, 8000.0, 32000.0])
+    y = (np.log(n) - np.log(3000.0)) ** 2 + 1.0
+    assert isoflop_optimum(n, y) == pytest.approx(3000.0, rel=1e-9)
+    # the vertex lies between samples, not at the best sampled size
+    assert isoflop_optimum(n, y) not in n
+    with pytest.raises(ValueError, match="opens downwards or is flat"):
+        isoflop_optimum([1e3, 1e4, 1e5], [2.0, 2.2, 2.0])
+    with pytest.raises(ValueError, match="at least 3 different sizes"):
+        isoflop_optimum([1e3, 1e3, 1e5], [2.0, 2.1, 2.0])

@@ -9,7 +9,14 @@ from notebook_factory import make_notebook
 
 from labkit import cli
 from labkit.experiments import ParameterError
-from labkit.sweep import code_version, failed, grid_points, point_name, sweep
+from labkit.sweep import (
+    code_version,
+    failed,
+    grid_points,
+    point_name,
+    sweep,
+    sweep_points,
+)
 
 # n=1 and n=2 wait for each other (they only finish if they run at the same
 # time); n=2 then fails after recording; every other n records its length.
@@ -165,3 +172,19 @@ def test_sweep_module_knows_nothing_of_the_command_line():
         for alias in node.names
     }
     assert not {"labkit.cli", "argparse"} & imported
+
+
+def test_sweep_points_runs_a_list_that_is_not_a_product(tmp_path):
+    nb = make_notebook(tmp_path / "w.ipynb")  # records len(word * n)
+    points = [{"word": "x", "n": 4}, {"word": "yz", "n": 3}]
+    rows = sweep_points(nb, points, out_dir=tmp_path / "out", workers=2)
+    assert [(r["word"], r["n"], r["length"]) for r in rows] == [
+        ("x", 4, 4),
+        ("yz", 3, 6),
+    ]
+    again = sweep_points(nb, points[::-1], out_dir=tmp_path / "out")
+    assert [r["reused"] for r in again] == [True, True]  # same points, any order
+    with pytest.raises(ParameterError, match="lists .* twice"):
+        sweep_points(nb, [points[0], dict(points[0])], out_dir=tmp_path / "out")
+    with pytest.raises(ParameterError, match="non-empty list"):
+        sweep_points(nb, [], out_dir=tmp_path / "out")
