@@ -160,6 +160,27 @@ class KVCache:
             device=device,
         )
 
+    @staticmethod
+    def nbytes_for(
+        cfg, batch_size: int, max_len: int | None = None, *, dtype=torch.float32
+    ) -> int:
+        """Bytes a cache for ``cfg`` holds, without allocating it.
+
+        2 (keys and values) x n_layers x batch_size x n_kv_heads x max_len x
+        d_head values, each of ``dtype``'s size; max_len defaults to context_len.
+        Shapes: none (a count of bytes, as an int).
+        Example: GPT-2 small at 1024 tokens in float16 -> 37,748,736 bytes.
+        """
+        cfg = cfg.resolved()
+        max_len = cfg.context_len if max_len is None else max_len
+        if batch_size < 0 or max_len < 0:
+            raise ValueError(
+                f"batch_size={batch_size} and max_len={max_len} must be >= 0"
+            )
+        size = torch.empty((), dtype=dtype).element_size()
+        values = cfg.n_layers * batch_size * cfg.n_kv_heads * max_len * cfg.d_head
+        return 2 * values * size
+
     @property
     def length(self) -> int:
         """Number of tokens already cached (in the first layer)."""
@@ -167,6 +188,7 @@ class KVCache:
 
     @property
     def nbytes(self) -> int:
+        """Bytes held by the keys and values (all of max_len, used or not)."""
         return self.k.nbytes + self.v.nbytes
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):

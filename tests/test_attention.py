@@ -145,6 +145,25 @@ def test_kv_cache_for_model_and_overflow(tiny_llama_cfg):
     assert cache.length == 0
 
 
+def test_kv_cache_nbytes_for_equals_the_allocated_cache(tiny_llama_cfg):
+    for n_kv in (None, 2, 1):  # one kv head per head, grouped, multi-query
+        cfg = dataclasses.replace(tiny_llama_cfg, n_layers=3, n_kv_heads=n_kv)
+        for dtype in (torch.float32, torch.float16):
+            for B, S in ((1, None), (3, 7), (2, 0)):
+                made = KVCache.for_model(cfg, B, S, dtype=dtype)
+                assert KVCache.nbytes_for(cfg, B, S, dtype=dtype) == made.nbytes
+
+
+def test_kv_cache_nbytes_for_gpt2_small_by_hand():
+    from labkit.model import GPTConfig
+
+    # 2 (k, v) x 12 layers x 12 heads x 64 features x 1024 tokens x 2 bytes
+    assert KVCache.nbytes_for(GPTConfig(), 1, dtype=torch.float16) == 37_748_736
+    assert KVCache.nbytes_for(GPTConfig(), 4, 10) == 4 * 10 * 2 * 12 * 768 * 4
+    with pytest.raises(ValueError, match="batch_size=-1"):
+        KVCache.nbytes_for(GPTConfig(), -1)
+
+
 def test_mha_rejects_bad_head_counts():
     with pytest.raises(ValueError, match="n_kv_heads=3"):
         MultiHeadAttention(32, 4, 3)
