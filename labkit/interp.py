@@ -15,8 +15,10 @@ imports plotly only when called).
   how similar positions' representations are across layers.
 
 Built in: notebooks/13_inside_a_trained_model.ipynb.
-Left out on purpose: activation patching, attribution graphs, sparse
-autoencoders; the tuned lens (one learned map per layer).
+Causal tests (ablation, activation patching, direct logit attribution) are in
+``labkit.circuits``.
+Left out on purpose: attribution graphs, sparse autoencoders; the tuned lens
+(one learned map per layer).
 """
 
 from __future__ import annotations
@@ -83,17 +85,23 @@ def attention_entropy(weights: torch.Tensor) -> torch.Tensor:
     return ent.mean(-1)
 
 
-def top_links(weights: torch.Tensor, k: int = 10, skip_first: bool = True):
+def top_links(
+    weights: torch.Tensor, k: int = 10, skip_first: bool = True, min_query: int = 1
+):
     """The k strongest query-to-key links over every layer and head.
 
-    Returns dicts {layer, head, query, key, weight}, strongest first. Links to
-    key 0 (the usual attention sink) are skipped unless skip_first=False.
+    Returns dicts {layer, head, query, key, weight, uniform}, strongest first;
+    ``uniform`` is 1 / (query + 1), what even attention would give the key.
+    Queries before ``min_query`` are skipped: query t has only t + 1 keys, so
+    early queries reach high weights by having few choices (query 0 has one).
+    Links to key 0 (the usual attention sink) are skipped unless
+    skip_first=False.
     Shapes: weights (L, H, T, S)
     """
     w = weights.clone()
     if skip_first:
         w[..., 0] = 0.0
-    w[..., 0, :] = 0.0  # query 0 has one choice: itself
+    w[..., : max(1, min_query), :] = 0.0
     values, flat = w.flatten().topk(min(k, w.numel()))
     out = []
     for value, index in zip(values.tolist(), flat.tolist(), strict=True):
@@ -105,6 +113,7 @@ def top_links(weights: torch.Tensor, k: int = 10, skip_first: bool = True):
                 query=int(query),
                 key=int(key),
                 weight=round(value, 4),
+                uniform=round(1 / (int(query) + 1), 4),
             )
         )
     return out
@@ -165,16 +174,40 @@ class HeadLabel:
     scores: dict  # every pattern's score
 
 
+def uniform_scores(tokens: torch.Tensor) -> dict[str, float]:
+    """``head_scores`` of even causal attention on ``tokens``: each pattern's
+    baseline, what a head that looks nowhere in particular scores.
+
+    Shapes: tokens (T,)
+    """
+    T = len(tokens)
+    causal = torch.tril(torch.ones(T, T))
+    even = (causal / causal.sum(-1, keepdim=True)).expand(1, 1, T, T)
+    return {k: float(v) for k, v in head_scores(even, tokens).items()}
+
+
 def label_heads(
-    weights: torch.Tensor, tokens: torch.Tensor, threshold: float = 0.4
+    weights: torch.Tensor,
+    tokens: torch.Tensor,
+    threshold: float = 0.4,
+    relative: bool = False,
 ) -> list[HeadLabel]:
     """Label each head with the first pattern of LABELS whose score passes
     ``threshold`` (specific patterns first: induction, previous-token,
     first-token, then local); a head that passes none is "diffuse".
 
+    relative=True scores each pattern above its baseline (``uniform_scores``):
+    (score - uniform) / (1 - uniform), 0 for even attention, 1 for all weight
+    on the pattern, so one threshold means the same for every pattern.
     Shapes: weights (L, H, T, T), tokens (T,)
     """
     scores = head_scores(weights, tokens)
+    if relative:
+        base = uniform_scores(tokens)
+        scores = {
+            k: v if k == "diffuse" else (v - base[k]) / max(1 - base[k], 1e-12)
+            for k, v in scores.items()
+        }
     L, H = weights.shape[:2]
     out = []
     for layer in range(L):
@@ -314,6 +347,6 @@ def attention_figure(weights, labels: list[str] | None = None, heads=None):
         height=330,
         margin=dict(t=60, b=20, l=20, r=20),
     )
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=False, title_text="key")
+    fig.update_yaxes(showticklabels=False, title_text="query")
     return fig

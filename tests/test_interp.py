@@ -17,6 +17,7 @@ from labkit.interp import (
     logit_lens,
     top_links,
     top_predictions,
+    uniform_scores,
 )
 from labkit.model import GPT, GPTConfig, trace
 
@@ -163,3 +164,41 @@ def test_attention_figure_has_a_step_per_layer(seen):
     steps = fig.layout.sliders[0].steps
     assert [s.args[0]["visible"] for s in steps][1] == [False] * 4 + [True] * 4
     assert "induction" in steps[1].args[1]["annotations"][0]["text"]
+
+
+def test_uniform_scores_are_hand_derived_on_a_short_text():
+    # tokens 5 6 5 6: queries 1..3 see 2, 3, 4 keys evenly
+    base = uniform_scores(torch.tensor([5, 6, 5, 6]))
+    assert base["previous-token"] == pytest.approx((1 / 2 + 1 / 3 + 1 / 4) / 3)
+    assert base["first-token"] == pytest.approx((1 / 2 + 1 / 3 + 1 / 4) / 3)
+    # query 2 (token 5) matches key 1 (after the 5 at 0); query 3 key 2
+    assert base["induction"] == pytest.approx((1 / 3 + 1 / 4) / 2)
+    assert base["diffuse"] == pytest.approx(1.0)
+
+
+def test_relative_labels_score_even_attention_zero_and_a_pure_head_one():
+    T = 12
+    tokens = torch.arange(T) % 4
+    causal = torch.tril(torch.ones(T, T))
+    even = causal / causal.sum(-1, keepdim=True)
+    prev = torch.zeros(T, T)
+    prev[0, 0] = 1.0
+    prev[torch.arange(1, T), torch.arange(T - 1)] = 1.0
+    w = torch.stack([even, prev])[None]  # (1, 2, T, T)
+    flat, pure = label_heads(w, tokens, threshold=0.5, relative=True)
+    assert flat.label == "diffuse"
+    assert flat.scores["previous-token"] == pytest.approx(0.0, abs=1e-3)
+    assert pure.label == "previous-token" and pure.score == pytest.approx(1.0)
+    raw = label_heads(w, tokens, threshold=0.05)
+    assert raw[0].label != "diffuse"  # an absolute threshold labels even heads
+
+
+def test_top_links_skip_queries_with_few_keys():
+    T = 6
+    w = torch.tril(torch.ones(T, T))
+    w = (w / w.sum(-1, keepdim=True))[None, None].clone()  # (1, 1, T, T)
+    w[0, 0, 1] = torch.tensor([0.0, 1.0, 0, 0, 0, 0])  # forced: 1 key left
+    w[0, 0, 5] = torch.tensor([0.0, 0.1, 0.1, 0.1, 0.6, 0.1])
+    assert top_links(w, k=1)[0]["query"] == 1
+    best = top_links(w, k=1, min_query=3)[0]
+    assert (best["query"], best["key"], best["uniform"]) == (5, 4, round(1 / 6, 4))
