@@ -212,7 +212,7 @@ def isoflop_optimum(n_params, losses) -> float:
         raise ValueError("an IsoFLOP curve needs at least 3 different sizes")
     u = np.log(n)
     a, b, _ = np.linalg.lstsq(np.vander(u, 3), y, rcond=None)[0]
-    if not a > 0:
+    if not a * np.ptp(u) ** 2 > 1e-9 * np.abs(y).max():  # a <= 0 up to rounding
         raise ValueError(
             f"the parabola in log N opens downwards or is flat (a={a:.3g}): "
             "these points hold no minimum; widen the range of sizes"
