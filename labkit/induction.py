@@ -18,8 +18,9 @@ length. And RoPE positions make "attend one back" the same rule at every
 position, so the previous-token head is quick to learn.
 
 Built in: notebooks/13_inside_a_trained_model.ipynb.
+Ablations, patching and attribution of single heads: ``labkit.circuits``.
 Left out on purpose: MLPs (the circuit needs none), the composition scores
-of the original paper, and ablations of single heads.
+of the original paper.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class InductionConfig:
     seed: int = 0
     distinct: bool = True  # no repeats inside the first half
     probe_size: int = 8  # sequences the induction score is averaged over
+    snapshots: tuple[int, ...] = ()  # steps whose weights the run keeps
 
     def __post_init__(self):
         if self.half_len < 2 or self.steps < 1:
@@ -141,12 +143,15 @@ class InductionRun:
 
     history: step, loss_first, loss_repeat (the training batch's losses on
     each half) and score (the best head's induction score on the probe set).
+    snapshots: the model's state_dict before the update of each step in
+    ``cfg.snapshots`` (load it into ``GPT(cfg.model_config())``).
     """
 
     model: GPT
     cfg: InductionConfig
     probe: torch.Tensor
     history: dict[str, list] = field(default_factory=dict)
+    snapshots: dict[int, dict] = field(default_factory=dict)
 
 
 def train_induction(cfg: InductionConfig = InductionConfig()) -> InductionRun:
@@ -166,7 +171,10 @@ def train_induction(cfg: InductionConfig = InductionConfig()) -> InductionRun:
     )
     keys = ("step", "loss_first", "loss_repeat", "score")
     history = {k: [] for k in keys}
+    snapshots = {}
     for step in range(cfg.steps + 1):
+        if step in cfg.snapshots:
+            snapshots[step] = {k: v.clone() for k, v in model.state_dict().items()}
         h = int(torch.randint(cfg.min_half_len, cfg.half_len + 1, (), generator=gen))
         tokens = repeated_tokens(cfg.batch_size, h, cfg.vocab_size, gen, cfg.distinct)
         logits = model(tokens)  # (B, T, V)
@@ -181,7 +189,7 @@ def train_induction(cfg: InductionConfig = InductionConfig()) -> InductionRun:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return InductionRun(model.eval(), cfg, probe, history)
+    return InductionRun(model.eval(), cfg, probe, history, snapshots)
 
 
 def phase_change_step(values: list[float], rising: bool) -> int:

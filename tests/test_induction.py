@@ -111,3 +111,16 @@ def test_loss_and_score_change_together(run):
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="half_len=1"):
         InductionConfig(half_len=1)
+
+
+def test_snapshots_hold_the_weights_of_a_shorter_run():
+    """A snapshot at step s is the model a run of s steps ends with (seeded)."""
+    cfg = InductionConfig(steps=6, snapshots=(0, 3), batch_size=8, probe_size=2)
+    long = train_induction(cfg)
+    short = train_induction(InductionConfig(steps=3, batch_size=8, probe_size=2))
+    assert sorted(long.snapshots) == [0, 3]
+    for k, v in short.model.state_dict().items():
+        torch.testing.assert_close(long.snapshots[3][k], v)
+    assert not torch.equal(
+        long.snapshots[0]["lm_head.weight"], long.snapshots[3]["lm_head.weight"]
+    )
