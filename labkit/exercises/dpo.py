@@ -86,14 +86,23 @@ def _loss_cases() -> list[Case]:
         values = [(torch.randn(6, generator=gen) * 3 - 5).tolist() for _ in range(4)]
         cases.append(_loss_case(values, 0.05 * (k + 1), "random pairs", f"random {k}"))
     one = torch.tensor([-1.0])
-    cases.append(
-        Case(
-            (one, one, one, one, 0.0),
-            Raises(ValueError),
-            "beta must be positive: with beta = 0 nothing is learned",
-            label="beta = 0",
+    for beta, hint, label in [
+        (0.0, "beta must be positive: with beta = 0 nothing is learned", "beta = 0"),
+        (
+            -0.5,
+            "beta must be positive: a negative beta would reward the rejected "
+            "answers (refuse everything that is not > 0, not only 0)",
+            "beta = -0.5",
+        ),
+        (
+            float("nan"),
+            "beta = nan is not > 0 either: test `not beta > 0`",
+            "beta = nan",
+        ),
+    ]:
+        cases.append(
+            Case((one, one, one, one, beta), Raises(ValueError), hint, label=label)
         )
-    )
     return cases
 
 
@@ -107,7 +116,7 @@ def check_dpo_loss(fn) -> CheckResult:
         _loss_cases(),
         _scalar,
         summary="by hand, policy = reference, beta, sign, mean, huge margins, "
-        "4 random, beta = 0 refused",
+        "4 random, beta = 0, < 0 and nan refused",
         forbidden=("labkit",),
         references=(dpo_loss,),
     )

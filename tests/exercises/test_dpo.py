@@ -50,6 +50,20 @@ def test_a_sum_over_pairs_and_log_of_sigmoid_are_caught():
 
     assert check_dpo_loss(no_check).failed_case.label == "beta = 0"
 
+    def zero_only(pi_w, pi_l, ref_w, ref_l, beta):
+        if beta == 0:
+            raise ValueError("beta must not be 0")
+        return no_check(pi_w, pi_l, ref_w, ref_l, beta)
+
+    assert check_dpo_loss(zero_only).failed_case.label == "beta = -0.5"
+
+    def not_negative(pi_w, pi_l, ref_w, ref_l, beta):
+        if beta <= 0:
+            raise ValueError("beta must be positive")
+        return no_check(pi_w, pi_l, ref_w, ref_l, beta)
+
+    assert check_dpo_loss(not_negative).failed_case.label == "beta = nan"
+
 
 def logps(logits, y):
     logp = logits.log_softmax(-1).gather(-1, y.clamp(min=0)[..., None])[..., 0]
