@@ -97,3 +97,22 @@ def test_the_layernorm_cases_agree_with_torch():
     got = direct_logit_attribution(final[None], final, norm, unembed, targets)
     want = torch.nn.functional.layer_norm(final, (6,)) @ unembed.T
     torch.testing.assert_close(got[0], want.gather(-1, targets[:, None])[:, 0])
+
+
+def test_induction_score_averaged_over_queries_seen_before_is_caught():
+    """The exercise's text read too literally: every query whose token
+    appeared earlier counts, even one whose only earlier copy sits at t - 1
+    (it has no key right after a copy, so it adds a 0 to the mean)."""
+
+    def seen_before(weights, tokens):
+        H, T, _ = weights.shape
+        per_query = []
+        for t in range(1, T):
+            if any(tokens[s] == tokens[t] for s in range(t)):
+                keys = [s for s in range(1, t) if tokens[s - 1] == tokens[t]]
+                per_query.append(weights[:, t, keys].sum(-1))
+        if not per_query:
+            return weights.new_zeros(H)
+        return torch.stack(per_query, -1).mean(-1)
+
+    assert check_induction_score(seen_before).status == "failed"
