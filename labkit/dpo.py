@@ -78,7 +78,7 @@ def check_reference(policy, reference) -> None:
     if wrong:
         raise ValueError(
             f"the reference has another shape than the policy: {wrong[0]} "
-            f"(policy vs reference); DPO needs the SFT model the policy started as"
+            f"(policy vs reference); the reference must score the policy's tokens"
         )
 
 
