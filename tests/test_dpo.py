@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from chat_helpers import TOK
+from chat_helpers import tiny_chat_model as tiny_model
 
-from labkit.chat import ChatTooLong, chat_tokenizer
+from labkit.chat import ChatTooLong
 from labkit.dpo import (
     DPOData,
     check_reference,
@@ -19,18 +21,8 @@ from labkit.dpo import (
     sequence_logprobs,
 )
 from labkit.instruct import make_examples, make_pairs
-from labkit.model import GPT, GPTConfig
 from labkit.sft import IGNORE_INDEX
 from labkit.train import TrainConfig, train
-
-TOK = chat_tokenizer()
-
-
-def tiny_model(seed=0, d_model=32):
-    torch.manual_seed(seed)
-    cfg = GPTConfig(vocab_size=TOK.vocab_size, context_len=128, n_layers=1,
-                    n_heads=2, d_model=d_model)  # fmt: skip
-    return GPT(cfg)
 
 
 def test_sequence_logprob_sums_the_answer_tokens_of_a_two_token_toy():

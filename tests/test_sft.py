@@ -4,8 +4,10 @@ and SFT runs through labkit.train unchanged."""
 import pytest
 import torch
 import torch.nn.functional as F
+from chat_helpers import TOK
+from chat_helpers import tiny_chat_model as tiny_model
 
-from labkit.chat import END, ChatTooLong, chat_tokenizer, encode_chat
+from labkit.chat import END, ChatTooLong, encode_chat
 from labkit.instruct import make_examples, make_splits
 from labkit.model import GPT, GPTConfig
 from labkit.sft import (
@@ -18,15 +20,6 @@ from labkit.sft import (
 )
 from labkit.train import TrainConfig, train
 from labkit.train.loop import lm_loss
-
-TOK = chat_tokenizer()
-
-
-def tiny_model(seed=0, context_len=128):
-    torch.manual_seed(seed)
-    cfg = GPTConfig(vocab_size=TOK.vocab_size, context_len=context_len,
-                    n_layers=1, n_heads=2, d_model=32)  # fmt: skip
-    return GPT(cfg)
 
 
 def test_targets_are_the_answer_and_its_end_only():
