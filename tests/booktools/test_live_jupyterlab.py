@@ -40,7 +40,14 @@ def free_port() -> int:
 
 @pytest.fixture
 def lab(tmp_path):
-    """A JupyterLab server over tmp/root holding notebooks/12_sampling.ipynb."""
+    """A JupyterLab server over tmp/root holding notebooks/12_sampling.ipynb.
+
+    The small model is made first, here: on a fresh cache (CI) its recipe
+    trains for minutes, which must not count against the page's timeouts.
+    """
+    from labkit.recipes import load_small_model
+
+    load_small_model()
     root = tmp_path / "root"
     (root / "notebooks").mkdir(parents=True)
     shutil.copyfile(CHAPTER, root / "notebooks" / CHAPTER.name)
