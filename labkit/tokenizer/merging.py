@@ -159,12 +159,17 @@ def apply_merges_fast(
 
     ``by_rank`` inverts ``ranks``: rank -> ((a, b), merged id). ``buckets``
     maps a rank to the nodes where its pair starts, and a heap holds the
-    ranks that have a bucket. The lowest rank's bucket is taken whole,
-    sorted, and merged by ``Symbols.merge`` (which skips stale and
-    overlapping nodes); then the pairs on both sides of each merged node go
-    into their buckets. Taking a whole rank before adding keeps
-    ``apply_merges``'s order exactly, even where a pair of a newer token has
-    a lower rank. Each merge costs O(1) plus a heap push for a new rank.
+    ranks that have a bucket. The lowest rank's bucket is taken whole and
+    merged by ``Symbols.merge`` (which skips stale and overlapping nodes);
+    then the pairs on both sides of each merged node go into their buckets.
+    Only a pair of two equal ids can overlap itself, so only its bucket is
+    sorted left to right; occurrences of any other pair are disjoint and
+    give the same result in any order (the stale entries an unsorted order
+    adds are skipped, and the right pair is added by the later merge).
+    Taking a whole rank before adding keeps ``apply_merges``'s order exactly,
+    even where a pair of a newer token has a lower rank. Each merge costs
+    O(1) plus a heap push for a new rank; sorting the self-overlapping
+    ranks' buckets is the only n log n part.
     """
     symbols = Symbols([ids])
     at, nxt, prv = symbols.ids, symbols.nxt, symbols.prv
@@ -184,8 +189,10 @@ def apply_merges_fast(
         add(p, found)
     while heap:
         rank = heapq.heappop(heap)
-        nodes = sorted(buckets.pop(rank))
         pair, new_id = by_rank[rank]
+        nodes = buckets.pop(rank)
+        if pair[0] == pair[1]:  # only then can occurrences overlap ("aaa")
+            nodes = sorted(nodes)
         for p in symbols.merge(nodes, pair, new_id):
             if prv[p] >= 0:
                 add(prv[p], ranks.get((at[prv[p]], new_id)))
