@@ -38,14 +38,23 @@ from labkit.sampling import generate
 from labkit.sft import IGNORE_INDEX, chat_messages, pad_rows, sft_pair
 
 
+def token_logprobs(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """log p(target) at every position, 0 where the target is ignored.
+
+    Per token, for losses that weigh tokens one by one (labkit.grpo).
+    Shapes: logits (B, T, V), y (B, T) -> (B, T)
+    """
+    logp = logits.float().log_softmax(-1)  # (B, T, V)
+    picked = logp.gather(-1, y.clamp(min=0)[..., None])[..., 0]  # (B, T)
+    return picked * (y != IGNORE_INDEX)
+
+
 def sequence_logprobs(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Sum of log p(target) over each row's targets that are not ignored.
 
     Shapes: logits (B, T, V), y (B, T) -> (B,)
     """
-    logp = logits.float().log_softmax(-1)  # (B, T, V)
-    picked = logp.gather(-1, y.clamp(min=0)[..., None])[..., 0]  # (B, T)
-    return (picked * (y != IGNORE_INDEX)).sum(-1)
+    return token_logprobs(logits, y).sum(-1)
 
 
 def dpo_loss(

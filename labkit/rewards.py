@@ -1,0 +1,106 @@
+"""Rewards that code checks: is the answer the one the story's parse gives?
+
+Reinforcement learning needs a number for every answer the model samples.
+For the story questions of labkit.instruct that number needs no judge and
+no learned reward model: the exact answer is known, so a program checks it.
+
+* ``exact_match``: 1.0 when the answer is the exact answer, character for
+  character, else 0.0 (an answer never closed with ``<|end|>`` is None: 0.0).
+  The same verdict as labkit.evals' accuracy, so "reward" and "accuracy"
+  mean one thing on the training questions.
+* ``well_formed``: the format reward. 1.0 when the answer is closed and is
+  an answer the grammar has for that question type (a colour for a colour
+  question), right or wrong; it says nothing about correctness.
+* ``exact_with_format(weight)``: exact match plus ``weight`` times the
+  format reward (a small bonus for answering in the right form).
+
+``call_reward`` is how the loop (labkit.grpo) calls any reward function:
+one that raises, or returns something that is not a finite number, is an
+error naming the reward function, the prompt and the answer, never a silent
+0 or a NaN in the gradient.
+Built in: notebooks/18_learning_from_rewards.ipynb (with a badly written
+reward, on purpose, to show reward hacking).
+Leaves out on purpose: learned reward models, partial credit by similarity.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+
+from labkit.instruct import QAExample, answer_values
+
+Reward = Callable[[object, object], float]  # reward(item, answer) -> number
+
+
+class RewardError(ValueError):
+    """A reward function raised, or gave back something that is not a
+    finite number; the message names the prompt."""
+
+
+def exact_match(example: QAExample, answer: str | None) -> float:
+    """1.0 when ``answer`` is exactly ``example.answer``, else 0.0."""
+    return 1.0 if answer == example.answer else 0.0
+
+
+def well_formed(example: QAExample, answer: str | None) -> float:
+    """1.0 when the answer is closed and is one the grammar has for the
+    question's type (``instruct.answer_values``), else 0.0."""
+    return 1.0 if answer in answer_values(example.qtype) else 0.0
+
+
+def exact_with_format(weight: float = 0.1) -> Reward:
+    """exact_match + weight * well_formed: a right answer scores 1 + weight,
+    a wrong one in the right form weight, anything else 0."""
+    if not (isinstance(weight, numbers.Real) and 0 <= weight <= 1):
+        raise ValueError(f"weight={weight!r} must be a number in [0, 1]")
+
+    def reward(example: QAExample, answer: str | None) -> float:
+        return exact_match(example, answer) + weight * well_formed(example, answer)
+
+    reward.__name__ = f"exact_with_format({weight:g})"
+    return reward
+
+
+def describe(item) -> str:
+    """How an error names an item: a story question by its story seed and
+    the start of its prompt; anything else by its repr."""
+    prompt = getattr(item, "prompt", None)
+    if isinstance(prompt, str):
+        text = " ".join(prompt.split())
+        text = text if len(text) <= 60 else text[:57] + "..."
+        seed = getattr(item, "story_seed", "?")
+        return f"story seed {seed}, prompt {text!r}"
+    text = repr(item)
+    return f"prompt {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def call_reward(reward_fn: Reward, item, answer) -> float:
+    """``reward_fn(item, answer)`` as a float, checked.
+
+    Raises RewardError naming the reward function, the prompt and the
+    answer when the function raises, or returns a value that is not a real
+    number (None, a string, a tensor) or is NaN or infinite. True and False
+    count as 1.0 and 0.0.
+    """
+    name = getattr(reward_fn, "__name__", type(reward_fn).__name__)
+    where = f"on {describe(item)} (answer {answer!r})"
+    try:
+        value = reward_fn(item, answer)
+    except Exception as err:
+        raise RewardError(
+            f"the reward function {name} raised {type(err).__name__}: {err} {where}"
+        ) from err
+    if not isinstance(value, numbers.Real):
+        raise RewardError(
+            f"the reward function {name} returned {value!r} (a "
+            f"{type(value).__name__}), not a number, {where}: return a float"
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        raise RewardError(
+            f"the reward function {name} returned {value} {where}: a reward "
+            f"must be finite"
+        )
+    return value
