@@ -40,6 +40,7 @@ _EXPORTS = {
     "generate": "labkit.sampling",
     "load_small_model": "labkit.recipes",
     "add_lora": "labkit.lora",
+    "quantize_model": "labkit.qlinear",
     "InductionConfig": "labkit.induction",
     "train_induction": "labkit.induction",
     "fit_scaling_law": "labkit.scaling",

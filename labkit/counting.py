@@ -233,3 +233,122 @@ def memory_estimate(
     return MemoryEstimate(
         weights, weights, OPTIMIZER_STATES[optimizer] * P * 4, acts, 0
     )
+
+
+# Bits per stored weight of each quantization scheme (labkit.quant's names).
+WEIGHT_BITS = {
+    "fp32": 32,
+    "fp16": 16,
+    "bf16": 16,
+    "int8-tensor": 8,
+    "int8-channel": 8,
+    "int4": 4,
+    "nf4": 4,
+}
+DQ_BLOCK = 256  # scales per float32 scale when the scales are double-quantized
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_proj")
+PROJECTIONS += ("down_proj",)
+
+
+def linear_shapes(cfg) -> dict[str, tuple[int, int]]:
+    """(in, out) of each projection of one block, by attribute name."""
+    cfg = cfg.resolved()
+    C, H, K, D, F = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_head, cfg.d_mlp
+    shapes = {
+        "q_proj": (C, H * D),
+        "k_proj": (C, K * D),
+        "v_proj": (C, K * D),
+        "o_proj": (H * D, C),
+    }
+    if cfg.mlp != "none":
+        shapes["up_proj"] = (C, F)
+        if cfg.mlp in GATED:
+            shapes["gate_proj"] = (C, F)
+        shapes["down_proj"] = (F, C)
+    return shapes
+
+
+def lora_params(cfg, rank: int, targets: tuple[str, ...]) -> int:
+    """Adapter parameters: rank * (in + out) per targeted projection per layer
+    (a target the model lacks, gate_proj in a GELU MLP, adds none).
+
+    Example: lora_params(PRESETS["llama2-7b"], 64, ("q_proj", "v_proj"))
+    == 32 * 2 * 64 * (4096 + 4096)
+    """
+    shapes = linear_shapes(cfg)
+    known = PROJECTIONS
+    unknown = sorted(set(targets) - set(known))
+    present = [t for t in targets if t in shapes]
+    if unknown or not present:
+        raise ValueError(
+            f"targets {list(targets)}: choose among {list(known)}; this model "
+            f"has {sorted(shapes)}"
+        )
+    per_layer = sum(rank * (shapes[t][0] + shapes[t][1]) for t in present)
+    return cfg.n_layers * per_layer
+
+
+def _scale_bytes(n_in: int, n_out: int, scheme: str, group_size, double_quant):
+    """Bytes of one projection's scales, as labkit.quant stores them."""
+    if scheme in ("fp32", "fp16", "bf16"):
+        return 0
+    if scheme == "int8-tensor":
+        n_scales = 1
+    elif scheme == "int8-channel":
+        n_scales = n_out
+    else:
+        if n_in % group_size:
+            raise ValueError(f"group_size={group_size} does not divide in={n_in}")
+        n_scales = n_out * n_in // group_size
+    if not double_quant:
+        return 4 * n_scales
+    return n_scales + 4 * -(-n_scales // DQ_BLOCK) + 4  # codes, steps, mean
+
+
+def weight_bytes(
+    cfg,
+    scheme: str,
+    group_size: int = 64,
+    double_quant: bool = False,
+    float_bytes: int = 2,
+) -> int:
+    """Bytes of a model's weights with its block projections stored in
+    ``scheme`` (WEIGHT_BITS) and everything else (embeddings, head, norms,
+    biases) at ``float_bytes`` per parameter. Scales are counted as
+    labkit.quant stores them: float32 each, or with ``double_quant`` one byte
+    each plus a float32 step per DQ_BLOCK and a float32 mean per projection.
+    Equals labkit.qlinear.model_bytes of a model quantized that way.
+    """
+    if scheme not in WEIGHT_BITS:
+        raise ValueError(
+            f"unknown scheme={scheme!r}; choose one of {tuple(WEIGHT_BITS)}"
+        )
+    shapes = linear_shapes(cfg)
+    n_linear = cfg.n_layers * sum(i * o for i, o in shapes.values())
+    scales = cfg.n_layers * sum(
+        _scale_bytes(i, o, scheme, group_size, double_quant) for i, o in shapes.values()
+    )
+    rest = count_params(cfg) - n_linear
+    return n_linear * WEIGHT_BITS[scheme] // 8 + scales + rest * float_bytes
+
+
+def finetune_bytes(
+    cfg,
+    scheme: str,
+    rank: int,
+    targets: tuple[str, ...],
+    group_size: int = 64,
+    double_quant: bool = False,
+    float_bytes: int = 2,
+) -> dict[str, int]:
+    """Bytes to fine-tune through LoRA adapters on a frozen base stored in
+    ``scheme``: the base's weights (weight_bytes), the adapters, their
+    gradients and AdamW's two states, all float32. Activations not counted.
+    """
+    n = lora_params(cfg, rank, targets)
+    return {
+        "weights": weight_bytes(cfg, scheme, group_size, double_quant, float_bytes),
+        "adapters": 4 * n,
+        "adapter_grads": 4 * n,
+        "optimizer": 4 * OPTIMIZER_STATES["adamw"] * n,
+    }

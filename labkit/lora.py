@@ -22,7 +22,9 @@ same Parameter objects), so the model's state dict, ``trace`` hooks and
 ``count_params`` still read the base weights as before.
 
 Built in: notebooks/15_lora.ipynb.
-Left out on purpose: dropout on the adapter input, quantised bases (QLoRA),
+A quantized base (QLoRA) is labkit.qlinear's QLoRALinear, a subclass that
+overrides ``base_forward``.
+Left out on purpose: dropout on the adapter input,
 adapters on embeddings, several adapters per model at once.
 """
 
@@ -64,10 +66,16 @@ class LoRALinear(nn.Linear):
         self.weight = base.weight  # shared with base, frozen
         self.register_parameter("bias", base.bias)  # None stays None, as in Linear
         self.weight.requires_grad_(False)
+        self._add_adapters(rank, alpha, rslora, base.weight.device, base.weight.dtype)
+
+    def _add_adapters(self, rank, alpha, rslora, device, dtype) -> None:
+        """Freeze the bias, create lora_A (Kaiming, as nn.Linear) and lora_B
+        (zeros). A subclass with another base (labkit.qlinear's QLoRALinear)
+        calls this after setting in_features, out_features and bias."""
         if self.bias is not None:
             self.bias.requires_grad_(False)
         self.rank, self.alpha, self.rslora = rank, float(alpha), bool(rslora)
-        kw = dict(device=base.weight.device, dtype=base.weight.dtype)
+        kw = dict(device=device, dtype=dtype)
         self.lora_A = nn.Parameter(torch.empty(rank, self.in_features, **kw))
         self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, **kw))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # as nn.Linear
@@ -82,8 +90,12 @@ class LoRALinear(nn.Linear):
         """The change to the weight: scaling * B @ A. Shapes: (out, in)"""
         return self.scaling * self.lora_B @ self.lora_A
 
+    def base_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen layer's output, x W^T + b. Shapes: (..., in) -> (..., out)"""
+        return nn.functional.linear(x, self.weight, self.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = nn.functional.linear(x, self.weight, self.bias)  # (..., out)
+        y = self.base_forward(x)  # (..., out)
         if self.merged:
             return y
         return y + self.scaling * (x @ self.lora_A.T) @ self.lora_B.T

@@ -11,13 +11,17 @@ from labkit.attention import KVCache, attention, causal_mask
 from labkit.counting import (
     activation_elements_per_token,
     count_params,
+    finetune_bytes,
     flops_by_part,
     flops_per_token,
     kv_cache_bytes,
+    linear_shapes,
+    lora_params,
     memory_estimate,
     mfu,
     non_embedding_params,
     param_counts,
+    weight_bytes,
 )
 from labkit.model import GPT, PRESETS, GPTConfig
 
@@ -255,3 +259,38 @@ def test_mfu_hand_derived_and_refuses_a_bad_peak():
         mfu(cfg, 1000, 0)
     with pytest.raises(ValueError, match="tokens_per_second=-1"):
         mfu(cfg, -1, 1e12)
+
+
+def test_weight_bytes_of_llama2_7b_by_scheme():
+    cfg = PRESETS["llama2-7b"]
+    n = PUBLISHED["llama2-7b"]
+    assert weight_bytes(cfg, "fp16") == 2 * n
+    n_linear = 32 * sum(i * o for i, o in linear_shapes(cfg).values())
+    rest = n - n_linear  # embeddings, head, norms: kept in 16 bits
+    assert (
+        weight_bytes(cfg, "int8-channel")
+        == n_linear + 32 * 4 * (4 * 4096 + 2 * 11008 + 4096) + 2 * rest
+    )
+    nf4 = weight_bytes(cfg, "nf4", 64)
+    assert nf4 == n_linear // 2 + 4 * n_linear // 64 + 2 * rest
+    dq = weight_bytes(cfg, "nf4", 64, double_quant=True)
+    assert (nf4 - dq) / n_linear * 8 == pytest.approx(0.5 - 0.127, abs=1e-3)
+
+
+def test_lora_params_and_finetune_bytes():
+    cfg = PRESETS["llama2-7b"]
+    assert lora_params(cfg, 64, ("q_proj", "v_proj")) == 32 * 2 * 64 * 8192
+    gelu = PRESETS["gpt2"]  # no gate_proj: that target adds nothing
+    assert lora_params(gelu, 8, ("up_proj", "gate_proj")) == 12 * 8 * (768 + 3072)
+    with pytest.raises(ValueError, match="choose among"):
+        lora_params(cfg, 8, ("c_attn",))
+    parts = finetune_bytes(cfg, "nf4", 16, ("q_proj",), 64, True)
+    n = 32 * 16 * 8192
+    assert parts == {
+        "weights": weight_bytes(cfg, "nf4", 64, True),
+        "adapters": 4 * n,
+        "adapter_grads": 4 * n,
+        "optimizer": 8 * n,
+    }
+    with pytest.raises(ValueError, match="unknown scheme"):
+        weight_bytes(cfg, "fp8")
