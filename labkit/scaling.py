@@ -13,8 +13,9 @@ identified: the unconstrained least-squares E may be negative or far from
 the corpus's entropy rate. ``min_floor`` bounds E below (by 0, by a known
 entropy rate, or not at all with ``-math.inf``), and ``fit_power_law`` fixes E
 at a known value and fits the straight line log(L - E) = log A - alpha log N,
-with the standard error of alpha. ``isoflop_steps`` gives each model size the
-steps that spend one compute budget C ~ 6 N D (Kaplan et al., 2020), and
+with the standard error of alpha. ``budget_steps`` gives each model the
+steps that spend one compute budget C, from its FLOPs per token
+(``isoflop_steps``: the same with C ~ 6 N D, Kaplan et al., 2020), and
 ``isoflop_optimum`` the size at the bottom of such a curve (Hoffmann et al.,
 2022).
 
@@ -174,25 +175,49 @@ def _log_line(n_params, losses, floor: float, need=2, what="a line has 2 constan
     return float(slope), float(intercept), stderr
 
 
-def isoflop_steps(compute: float, n_params, tokens_per_step: int) -> list[int]:
-    """Optimizer steps that spend ``compute`` FLOPs on each model size.
+def budget_steps(compute: float, flops_per_token, tokens_per_step: int) -> list[int]:
+    """Optimizer steps that spend ``compute`` training FLOPs on each model.
 
-    Training costs about C = 6 N D FLOPs (N parameters, D tokens; Kaplan et
-    al., 2020), and D = steps * tokens_per_step, so steps = C / (6 N
-    tokens_per_step), rounded to the nearest whole step (at least 1).
-    Shapes: n_params (P,) -> list of P ints.
-    Raises ValueError for a budget, size or tokens_per_step that is not
-    positive.
-    Example: isoflop_steps(6e6, [1000, 2000], 100) -> [10, 5]
+    ``flops_per_token`` holds each model's training FLOPs per token (forward
+    and backward; ``labkit.counting.flops_per_token(cfg, training=True)``
+    counts every matrix multiply, attention and the output layer included).
+    A step trains ``tokens_per_step`` tokens, so steps = compute /
+    (flops_per_token * tokens_per_step), rounded to the nearest whole step
+    (at least 1).
+    Shapes: flops_per_token (P,) -> list of P ints.
+    Raises ValueError for a budget, FLOP count or tokens_per_step that is
+    not positive.
+    Example: budget_steps(6e6, [6000, 12000], 100) -> [10, 5]
     """
     if not (compute > 0 and math.isfinite(compute)):
         raise ValueError(f"compute={compute!r} must be a positive number of FLOPs")
     if tokens_per_step < 1:
         raise ValueError(f"tokens_per_step={tokens_per_step!r} must be >= 1")
+    per_token = np.asarray(flops_per_token, dtype=np.float64).ravel()
+    if np.any(~np.isfinite(per_token) | (per_token <= 0)):
+        raise ValueError(
+            f"flops_per_token must be positive and finite, got {flops_per_token!r}"
+        )
+    return [max(1, round(compute / (f * tokens_per_step))) for f in per_token]
+
+
+def isoflop_steps(compute: float, n_params, tokens_per_step: int) -> list[int]:
+    """Optimizer steps that spend ``compute`` FLOPs on each model size, with
+    the FLOPs counted as C = 6 N D (Kaplan et al., 2020).
+
+    6 FLOPs per parameter per token (2 forward, 4 backward); attention's
+    scores and, with non-embedding N, the output layer are left out. For
+    small models they are a large share: ``budget_steps`` with
+    ``labkit.counting.flops_per_token`` counts them.
+    Shapes: n_params (P,) -> list of P ints.
+    Raises ValueError for a budget, size or tokens_per_step that is not
+    positive.
+    Example: isoflop_steps(6e6, [1000, 2000], 100) -> [10, 5]
+    """
     sizes = np.asarray(n_params, dtype=np.float64).ravel()
     if np.any(~np.isfinite(sizes) | (sizes <= 0)):
         raise ValueError(f"n_params must be positive and finite, got {n_params!r}")
-    return [max(1, round(compute / (6 * s * tokens_per_step))) for s in sizes]
+    return budget_steps(compute, 6 * sizes, tokens_per_step)
 
 
 def isoflop_optimum(n_params, losses) -> float:

@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
+from labkit.counting import flops_per_token
+from labkit.model import GPTConfig
 from labkit.scaling import (
+    budget_steps,
     fit_power_law,
     fit_scaling_law,
     isoflop_optimum,
@@ -132,6 +135,27 @@ def test_isoflop_steps_spend_the_same_compute():
         (lambda: isoflop_steps(0, [1000], 10), "compute=0 must be a positive"),
         (lambda: isoflop_steps(1e9, [0], 10), "n_params must be positive"),
         (lambda: isoflop_steps(1e9, [1000], 0), "tokens_per_step=0 must be"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            bad()
+
+
+def test_budget_steps_divide_the_budget_by_each_models_flops():
+    assert budget_steps(6e6, [6000, 12000, 18000], 100) == [10, 5, 3]
+    # C = 6 N D is budget_steps with 6 N FLOPs per token
+    assert isoflop_steps(6e6, [1000, 2000], 100) == budget_steps(
+        6e6, [6000, 12000], 100
+    )
+    # counted FLOPs: a tiny model's head and attention cost more than 6 N
+    cfg = GPTConfig(vocab_size=256, context_len=64, n_layers=1, n_heads=4, d_model=8)
+    per_token = flops_per_token(cfg, training=True)
+    assert per_token == 3 * (2 * 12 * 8 * 8 + 4 * 64 * 8 + 2 * 256 * 8)
+    (steps,) = budget_steps(per_token * 1024 * 50, [per_token], 1024)
+    assert steps == 50
+    for bad, message in [
+        (lambda: budget_steps(0, [1000], 10), "compute=0 must be a positive"),
+        (lambda: budget_steps(1e9, [-1], 10), "flops_per_token must be positive"),
+        (lambda: budget_steps(1e9, [1000], 0), "tokens_per_step=0 must be"),
     ]:
         with pytest.raises(ValueError, match=message):
             bad()

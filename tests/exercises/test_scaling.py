@@ -98,3 +98,29 @@ def test_a_missing_minimum_must_raise():
 
     result = check_isoflop_optimum(no_check)
     assert result.status == "failed" and "no minimum" in result.report
+
+
+def test_comparing_a_with_zero_fails_on_points_on_a_line():
+    # the text's rule is a <= 1e-9; with lstsq the collinear case gives
+    # a = +3e-16, so `a <= 0` lets it through and exp(-b/2a) overflows
+    def exact_zero(n, y):
+        u = np.log(np.asarray(n, float))
+        a, b, _ = np.linalg.lstsq(np.vander(u, 3), np.asarray(y, float), rcond=None)[0]
+        if a <= 0:
+            raise ValueError("no minimum")
+        return math.exp(-b / (2 * a))
+
+    result = check_isoflop_optimum(exact_zero)
+    assert result.status == "failed" and "case 6 of" in result.report
+    assert "up to rounding" in result.report
+
+
+def test_the_texts_tolerance_passes_with_lstsq_too():
+    def with_tolerance(n, y):
+        u = np.log(np.asarray(n, float))
+        a, b, _ = np.linalg.lstsq(np.vander(u, 3), np.asarray(y, float), rcond=None)[0]
+        if a <= 1e-9:
+            raise ValueError("no minimum")
+        return math.exp(-b / (2 * a))
+
+    assert check_isoflop_optimum(with_tolerance)
