@@ -19,7 +19,7 @@ gives the same tokens with and without it (tested).
 Past the context length the window is cropped to the last ``context_len``
 tokens. Positions then shift by one each step, so cached keys go stale: from
 that point each step recomputes the cropped window without the cache (exact,
-and as slow as the uncached path).
+and the same work as the uncached path: the whole window every step).
 Built in: notebooks/12_sampling.ipynb.
 Left out on purpose: beam search, repetition penalties, speculative decoding.
 """

@@ -44,6 +44,14 @@ def _top_p_cases() -> list[Case]:
             "the second token (which crosses p) stays too",
         ),
         _top_p_case(
+            log(torch.tensor([0.5, 0.25, 0.125, 0.125])),
+            0.5,
+            "the top token alone adds up to exactly p = 0.5 (these probabilities "
+            "are exact in floating point): the total has reached p, so stop; "
+            "keep a token only while the mass ranked above it is below p",
+            label="logits log([0.5, 0.25, 0.125, 0.125]), p=0.5",
+        ),
+        _top_p_case(
             log(torch.tensor([0.5, 0.3, 0.2])),
             0.1,
             "p below the top probability: the most likely token is always kept",
@@ -73,7 +81,7 @@ def _top_p_cases() -> list[Case]:
         ),
     ]
     gen = torch.Generator().manual_seed(0)
-    while len(cases) < 14:
+    while len(cases) < 15:
         logits = torch.randn(2, 20, generator=gen) * 2
         p = round(float(torch.rand(1, generator=gen)) * 0.6 + 0.3, 2)
         if all(_clear_of_the_boundary(row, p) for row in logits):
@@ -100,7 +108,8 @@ def check_top_p(fn) -> CheckResult:
         fn,
         _top_p_cases(),
         tensors_close,
-        summary="the token that crosses p, p below the top token, unsorted "
+        summary="the token that crosses p, a total of exactly p, p below the "
+        "top token, unsorted "
         "ids, p = 1, logits, rows, 8 random, bad p refused",
         forbidden=("labkit", "next_token_probs", "top_p_filter"),
         references=(next_token_probs, top_p_filter),

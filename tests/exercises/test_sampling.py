@@ -54,6 +54,22 @@ def test_top_p_that_drops_the_token_crossing_p_is_caught():
     assert "crosses p" in result.failed_case.hint
 
 
+def test_top_p_that_keeps_a_token_once_the_total_is_exactly_p_is_caught():
+    def above_at_most_p(logits, p):  # `<=` where the definition has `<`
+        if not 0 < p <= 1:
+            raise ValueError(f"p={p}")
+        probs = logits.softmax(-1)
+        sorted_probs, order = probs.sort(-1, descending=True)
+        keep_sorted = sorted_probs.cumsum(-1) - sorted_probs <= p
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        kept = probs * keep
+        return kept / kept.sum(-1, keepdim=True)
+
+    result = check_top_p(above_at_most_p)
+    assert result.status == "failed"
+    assert "exactly p" in result.failed_case.hint
+
+
 def test_top_p_in_sorted_order_or_without_renormalising_is_caught():
     def sorted_order(logits, p):  # forgets to put the ids back
         probs = top_p(logits, p)
