@@ -91,3 +91,13 @@ def test_a_schedule_returning_a_tensor_is_told_to_return_a_number():
 
     result = check_lr_schedule(lambda *a: torch.tensor(schedule(*a)))
     assert "expected a number" in result.report
+
+
+def test_a_schedule_that_divides_by_a_zero_warmup_is_caught():
+    def divides(step, lr, min_lr, warmup, steps):
+        ramp = (step + 1) / warmup  # ZeroDivisionError without a warmup
+        return lr * ramp if step < warmup else schedule(step, lr, min_lr, warmup, steps)
+
+    result = check_lr_schedule(divides)
+    assert result.status == "failed"
+    assert "no warmup" in result.failed_case.hint
