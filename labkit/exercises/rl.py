@@ -35,7 +35,8 @@ def _advantage_cases() -> list[Case]:
         _adv_case(
             [[1.0, 0.0, 0.0, 0.0]],
             f"by hand: mean 1/4, std sqrt(3)/4, so A = [{r3:.3f}, then "
-            f"-{1 / r3:.3f} three times]: subtract the mean, divide by the std",
+            f"-{1 / r3:.3f} three times]: subtract the mean, divide by the "
+            "population std (unbiased=False)",
             "one group: rewards 1, 0, 0, 0",
         ),
         _adv_case(

@@ -40,7 +40,7 @@ def test_wrong_advantages_are_rejected():
         "sample std": dict(unbiased=True),
     }
     hints = {
-        "not divided by the std": "divide by the std",
+        "not divided by the std": "divide by the population std",
         "std of zero not handled": "not 0/0",
         "whole batch as one group": "all equal",
         "sample std": "population std",
