@@ -281,10 +281,18 @@ def train_grpo(policy, reference, task: Task, cfg: GRPOConfig, on_step=None):
     """Train ``policy`` in place on ``task``'s rewards, ``reference`` frozen.
 
     ``on_step(step, record)`` is called after every step (the only hook).
-    Raises ValueError when policy and reference differ in shape, or when
-    there are fewer items than prompts_per_step.
+    Raises ValueError when policy and reference differ in shape, when the
+    policy has nothing to train (the reference frozen by an earlier call is
+    frozen in its copies too), or when there are fewer items than
+    prompts_per_step.
     """
     check_reference(policy, reference)
+    if policy is reference or not any(p.requires_grad for p in policy.parameters()):
+        raise ValueError(
+            "the policy has no parameter that requires grad (the reference "
+            "itself, or a copy of the frozen reference?): pass "
+            "copy.deepcopy(reference).requires_grad_(True)"
+        )
     if len(task.items) < cfg.prompts_per_step:
         raise ValueError(
             f"{len(task.items)} prompts, fewer than prompts_per_step="

@@ -188,5 +188,8 @@ def test_a_reference_of_another_shape_and_too_few_prompts_are_refused():
     task = qa_task(make_examples("train", 2), TOK, 128, exact_match)
     with pytest.raises(ValueError, match="another shape"):
         train_grpo(tiny_model(), tiny_model(d_model=16), task, GRPOConfig())
+    frozen = tiny_model().requires_grad_(False)
+    with pytest.raises(ValueError, match="requires grad"):
+        train_grpo(frozen, tiny_model(), task, GRPOConfig())
     with pytest.raises(ValueError, match="fewer than prompts_per_step"):
         train_grpo(tiny_model(), tiny_model(), task, GRPOConfig(prompts_per_step=4))
