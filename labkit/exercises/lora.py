@@ -9,10 +9,12 @@ Built in: notebooks/15_lora.ipynb.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from labkit.exercises import Case, CheckResult, run_check, tensors_close
+from labkit.exercises import Case, CheckResult, run_check, short, tensors_close
 from labkit.lora import LoRALinear
 
 
@@ -104,11 +106,39 @@ def check_lora_forward(fn) -> CheckResult:
     )
 
 
+@dataclass(frozen=True)
+class _Merged:
+    """What a merge case expects: the merged weight, and the inputs as they
+    were before the call (a merge must not change the caller's tensors)."""
+
+    value: torch.Tensor
+    inputs: tuple  # (weight, lora_A, lora_B) as handed to the function
+    before: tuple  # their copies, taken before the call
+
+    def __repr__(self) -> str:
+        return short(self.value)
+
+
+_NAMES = ("weight", "lora_A", "lora_B")
+
+
+def _merge_close(expected: _Merged, returned) -> str | None:
+    for name, arg, was in zip(_NAMES, expected.inputs, expected.before, strict=True):
+        if not torch.equal(arg, was):
+            return (
+                f"{name} was changed in place ({name} += ... or .add_): return "
+                f"a new tensor, weight + s B @ A, and leave {name} as it was"
+            )
+    return tensors_close(expected.value, returned)
+
+
 def _merge_case(d_in, d_out, rank, alpha, rslora, hint, seed=0, **kw) -> Case:
     weight, _, lora_a, lora_b = _tensors(d_in, d_out, rank, seed, bias=False, **kw)
     layer = _layer(weight, None, lora_a, lora_b, alpha, rslora)
     with torch.no_grad():
-        expected = weight + layer.delta()
+        value = weight + layer.delta()
+    inputs = (weight, lora_a, lora_b)
+    expected = _Merged(value, inputs, tuple(t.clone() for t in inputs))
     label = f"W ({d_out}, {d_in}), rank {rank}, alpha {alpha:g}, rslora {rslora}" + (
         ", B = 0" if kw.get("zero_b") else ""
     )
@@ -145,13 +175,16 @@ def _merge_cases() -> list[Case]:
 
 def check_merged_weight(fn) -> CheckResult:
     """Check ``fn(weight, lora_A, lora_B, alpha, rslora) -> merged weight``:
-    W + s B @ A, with s = alpha / r (alpha / sqrt(r) when ``rslora``).
+    W + s B @ A, with s = alpha / r (alpha / sqrt(r) when ``rslora``), as a
+    new tensor: every case also checks that weight, lora_A and lora_B are
+    unchanged after the call.
     """
     return run_check(
         "check_merged_weight",
         fn,
         _merge_cases(),
-        tensors_close,
-        summary="B = 0, both scales, rank 1, non-square layers, 6 random",
+        _merge_close,
+        summary="B = 0, both scales, rank 1, non-square layers, 6 random; "
+        "inputs left unchanged",
         forbidden=("labkit",),
     )

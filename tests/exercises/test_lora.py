@@ -88,3 +88,20 @@ def test_labkit_is_refused():
         return merged(weight, lora_a, lora_b, alpha, rslora)
 
     assert "labkit" in check_merged_weight(uses_labkit).report
+
+
+def test_merge_that_changes_the_weight_in_place_is_caught():
+    def in_place(weight, lora_a, lora_b, alpha, rslora):
+        rank = lora_a.shape[0]
+        weight += alpha / (rank**0.5 if rslora else rank) * lora_b @ lora_a
+        return weight  # the right value, but the caller's weight is gone
+
+    result = check_merged_weight(in_place)
+    assert result.status == "failed"
+    assert "weight was changed in place" in result.report
+
+    def add_to_b(weight, lora_a, lora_b, alpha, rslora):
+        scale = alpha / (lora_a.shape[0] ** 0.5 if rslora else lora_a.shape[0])
+        return weight + lora_b.mul_(scale) @ lora_a  # scales B in place
+
+    assert "lora_B was changed in place" in check_merged_weight(add_to_b).report
