@@ -22,6 +22,7 @@ instruction tuning, preference tuning, and learning from rewards.
 """
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import shutil
@@ -121,6 +122,29 @@ def train_small_model(folder: Path, progress: bool = False) -> None:
         save_model(model, str(tmp))
 
 
+def _make_once(folder: Path, make) -> None:
+    """``make(folder)`` unless ``folder/model.safetensors`` is there, by one
+    process at a time.
+
+    A folder without model.safetensors (a run that was stopped) is made
+    afresh. Two processes that need the model at once (two notebooks opened
+    together, two test workers) would otherwise both train it and delete each
+    other's files: the second waits on a lock beside the folder, then finds
+    the model made. The lock (``flock``) is released when its file closes,
+    also when the process dies.
+    """
+    weights = folder / "model.safetensors"
+    if weights.exists():
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not weights.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a stopped run left
+            folder.mkdir()
+            make(folder)
+
+
 def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
     """The recipe's trained model (in eval mode) and its byte-level tokenizer.
 
@@ -128,11 +152,7 @@ def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
     without model.safetensors (a run that was stopped) is trained afresh.
     """
     folder = models_dir() / recipe_name()
-    weights = folder / "model.safetensors"
-    if not weights.exists():
-        shutil.rmtree(folder, ignore_errors=True)  # what a stopped run left
-        folder.mkdir(parents=True)
-        train_small_model(folder, progress=progress)
+    _make_once(folder, lambda f: train_small_model(f, progress=progress))
     model = GPT(SMALL_MODEL)  # the folder's name is the hash of this config
     return _load_weights(model, folder), Tokenizer()
 
@@ -216,10 +236,7 @@ def train_sft_model(folder: Path, progress: bool = False) -> None:
 
 def _sft_folder(progress: bool) -> Path:
     folder = models_dir() / sft_recipe_name()
-    if not (folder / "model.safetensors").exists():
-        shutil.rmtree(folder, ignore_errors=True)  # what a stopped run left
-        folder.mkdir(parents=True)
-        train_sft_model(folder, progress=progress)
+    _make_once(folder, lambda f: train_sft_model(f, progress=progress))
     return folder
 
 

@@ -85,3 +85,45 @@ def test_sft_recipe_name_follows_its_base_and_its_data(monkeypatch):
     other = dataclasses.replace(recipes.SMALL_TRAIN, steps=601)
     monkeypatch.setattr(recipes, "SMALL_TRAIN", other)
     assert recipes.sft_recipe_name() != name and name.startswith("sft-stories-")
+
+
+def test_two_callers_at_once_train_once_and_both_get_the_model(tmp_path):
+    """The second caller waits on the lock, then finds the model made
+    (without the lock it would delete the folder the first one is writing)."""
+    import threading
+    import time
+
+    folder = tmp_path / "models" / "small-stories-test"
+    calls = []
+
+    def make(f):
+        calls.append(f)
+        time.sleep(0.3)  # long enough for the other caller to arrive
+        assert f.is_dir() and not (f / "model.safetensors").exists()
+        (f / "model.safetensors").write_bytes(b"weights")
+
+    threads = [
+        threading.Thread(target=recipes._make_once, args=(folder, make))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert calls == [folder]
+    assert (folder / "model.safetensors").read_bytes() == b"weights"
+
+
+def test_a_stopped_run_is_made_afresh(tmp_path):
+    folder = tmp_path / "models" / "small-stories-test"
+    folder.mkdir(parents=True)
+    (folder / "half-written").write_text("left by a killed run")
+
+    def make(f):
+        assert list(f.iterdir()) == []  # the stopped run's files are gone
+        (f / "model.safetensors").write_bytes(b"weights")
+
+    recipes._make_once(folder, make)
+    recipes._make_once(folder, lambda f: 1 / 0)  # made: not called again
+    assert (folder / "model.safetensors").exists()
