@@ -30,11 +30,19 @@ lint:
 check-notebooks:
 	$(BIN)/python -m booktools.check_notebooks
 
-unit:
-	$(BIN)/pytest -p no:cacheprovider tests
+# Two workers, one thread each (CI has 2 cores): about half the wall time of
+# one worker, and torch never runs 2 threads per worker on 2 cores, which
+# oversubscribes them. Any model a test needs is trained once (labkit.recipes
+# locks it); nbval's workers each run whole notebooks (--dist loadfile).
+PARALLEL := OMP_NUM_THREADS=1 $(BIN)/pytest -p no:cacheprovider -n 2
 
+unit:
+	$(PARALLEL) tests
+
+# the cached models first, on both cores (a fresh cache trains them here)
 nbval:
-	$(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks
+	$(BIN)/python -c "from labkit.recipes import load_sft_model; load_sft_model()"
+	$(PARALLEL) --dist loadfile --nbval-lax notebooks
 
 # one chapter with non-default parameters, through labkit's checked runner
 papermill:
