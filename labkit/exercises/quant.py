@@ -14,10 +14,44 @@ from labkit.exercises import Case, CheckResult, Raises, run_check, tensors_close
 from labkit.quant import absmax_int8, nf4_groups, pack_int4
 
 
+class _RaisesOnNaN(torch.Tensor):
+    """A tensor whose every float result is checked for NaN: a 0 / 0 in the
+    learner's code raises here, instead of being cast to an integer code
+    (NaN to int8 is undefined and gives 0 on some machines, the right code).
+    """
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        with torch._C.DisableTorchFunctionSubclass():
+            if (
+                isinstance(out, torch.Tensor)
+                and out.is_floating_point()
+                and out.isnan().any()
+            ):
+                raise FloatingPointError("a NaN appeared (0 / 0?)")
+        return out
+
+
+def _plain(value):
+    """The learner's result without the NaN watch, for the comparison."""
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.as_subclass(torch.Tensor)
+    return value
+
+
+def _int8_close(expected, returned) -> str | None:
+    return tensors_close(expected, _plain(returned))
+
+
 def _int8_case(w: torch.Tensor, hint: str) -> Case:
     codes, step = absmax_int8(w, "channel")
     label = f"w {tuple(w.shape)} = {w.tolist()}" if w.numel() <= 8 else None
-    return Case((w,), (codes, step), hint, label or f"w of shape {tuple(w.shape)}")
+    watched = w.as_subclass(_RaisesOnNaN)
+    label = label or f"w of shape {tuple(w.shape)}"
+    return Case((watched,), (codes, step), hint, label)
 
 
 def _int8_cases() -> list[Case]:
@@ -34,7 +68,7 @@ def _int8_cases() -> list[Case]:
         ),
         _int8_case(
             torch.tensor([[1.0, 2.0], [0.0, 0.0]]),
-            "an all-zero row: step 0 and codes 0, no division by zero",
+            "an all-zero row: step 0 and codes 0, no 0 / 0 (NaN) on the way",
         ),
         _int8_case(
             torch.tensor([[4.0, 1.0], [0.1, -0.05]]),
@@ -50,12 +84,14 @@ def _int8_cases() -> list[Case]:
 def check_absmax_int8(fn) -> CheckResult:
     """Check ``fn(w) -> (codes, step)``: absmax int8 per output channel,
     codes int8 = round(w / step) in -127..127, step (R, 1) = absmax / 127.
+    Every input is watched: a NaN in any float result (0 / 0 on an all-zero
+    row) fails the case, whatever it would have been cast to.
     """
     return run_check(
         "check_absmax_int8",
         fn,
         _int8_cases(),
-        tensors_close,
+        _int8_close,
         summary="step = absmax / 127, negative absmax, rounding, an all-zero "
         "row, one step per row, 3 random",
         forbidden=("labkit",),
@@ -83,6 +119,10 @@ def _pack_cases() -> list[Case]:
         _pack_case([15, 15, 3, 7], "each pair of codes is one byte: (2,) out"),
         _pack_case([[1, 2], [3, 4]], "pack along the last dimension, per row"),
         _pack_case([1, 2, 3], "an odd number of codes cannot pack: ValueError"),
+        _pack_case(
+            [[1, 2, 3], [4, 5, 6]],
+            "an odd last dimension cannot pack, even if the total count is even",
+        ),
     ]
     for shape in [(4, 8), (2, 3, 6)]:
         codes = torch.randint(0, 16, shape, generator=gen)
@@ -100,7 +140,8 @@ def check_pack_int4(fn) -> CheckResult:
         fn,
         _pack_cases(),
         tensors_close,
-        summary="nibble order, 0 and 15, several bytes, rows, an odd count, 2 random",
+        summary="nibble order, 0 and 15, several bytes, rows, an odd count, an "
+        "odd row length, 2 random",
         forbidden=("labkit",),
         references=(pack_int4,),
     )

@@ -1,8 +1,9 @@
 """The quantization checks accept correct answers and reject plausible wrong
 ones (a scale of max instead of max / 127, truncation, a signed max, one
 scale per tensor, the nibbles in the wrong order, floor instead of nearest,
-an all-zero NF4 group divided by zero). An int8 row of zeros divided by zero
-is not caught: the NaN codes cast to int8 as 0, the right answer."""
+an all-zero group or row divided by zero, an odd check on the wrong
+dimension). The int8 zero row is caught by the NaN on the way, not by the
+codes: NaN cast to int8 gives 0 on some machines, the right code."""
 
 import torch
 
@@ -82,6 +83,31 @@ def test_int8_wrong_scales_and_rounding_are_caught():
         return torch.round(w / step).to(torch.int8), step
 
     assert check_absmax_int8(per_tensor).status == "failed"
+
+
+def test_int8_zero_row_divided_by_zero_is_caught():
+    def no_guard(w):
+        step = w.abs().amax(1, keepdim=True) / 127
+        return torch.round(w / step).clamp(-127, 127).to(torch.int8), step
+
+    result = check_absmax_int8(no_guard)
+    assert result.status == "failed" and "all-zero" in result.failed_case.hint
+
+
+def test_pack_odd_check_on_the_wrong_dimension_is_caught():
+    def first_dim(codes):
+        if len(codes) % 2:
+            raise ValueError("odd")
+        return (codes[..., 0::2] | codes[..., 1::2] << 4).to(torch.uint8)
+
+    def total_count(codes):
+        if codes.numel() % 2:
+            raise ValueError("odd")
+        return (codes[..., 0::2] | codes[..., 1::2] << 4).to(torch.uint8)
+
+    for wrong in (first_dim, total_count):
+        result = check_pack_int4(wrong)
+        assert result.status == "failed" and "last dimension" in result.failed_case.hint
 
 
 def test_pack_in_the_wrong_nibble_order_is_caught():
