@@ -4,7 +4,9 @@ GRPO (Shao et al., 2024, "DeepSeekMath") trains a policy pi on rewards
 that need no learned value function. Each step:
 
 1. take P prompts; sample a *group* of k answers to each from the current
-   policy (temperature 1), the policy that sampled being pi_old;
+   policy (at ``temperature``, 1 by default), the policy that sampled
+   being pi_old; every log-prob below is taken at that same temperature
+   (``answer_logprobs``), so pi_old *is* the sampler's distribution;
 2. reward each answer (labkit.rewards: code checks it);
 3. the advantage of answer i of a group is its reward against the group's:
    A_i = (r_i - mean(r)) / std(r) (std over the k answers, population
@@ -200,6 +202,16 @@ def sample_groups(policy, task: Task, items: list, cfg: GRPOConfig, seed: int):
     return Rollouts(x, y, answers, torch.tensor(rewards).view(shape), lengths)
 
 
+def answer_logprobs(model, x, y, temperature: float = 1.0) -> torch.Tensor:
+    """log p of each target token under ``model`` sampling at
+    ``temperature`` (its logits divided by it, as the sampler does), 0
+    where the target is ignored. Scoring at another temperature than the
+    group was sampled at would make pi_old differ from the sampler, and the
+    ratio 1 of the first update a lie. Shapes: x, y (N, T) -> (N, T)
+    """
+    return token_logprobs(model(x) / temperature, y)
+
+
 def grpo_update(policy, reference, optimizer, batch: Rollouts, cfg: GRPOConfig):
     """``updates_per_batch`` optimizer steps on one sampled batch; returns
     the step's metrics (KL and clipping measured on the first update)."""
@@ -208,11 +220,11 @@ def grpo_update(policy, reference, optimizer, batch: Rollouts, cfg: GRPOConfig):
     mask = (y != IGNORE_INDEX).float()  # (N, T)
     adv = group_advantages(batch.rewards).flatten().to(device)  # (N,)
     with torch.no_grad():
-        ref_logp = token_logprobs(reference(x), y)  # (N, T)
+        ref_logp = answer_logprobs(reference, x, y, cfg.temperature)  # (N, T)
     policy.train()
     old_logp, out = None, {}
     for _ in range(cfg.updates_per_batch):
-        logp = token_logprobs(policy(x), y)  # (N, T)
+        logp = answer_logprobs(policy, x, y, cfg.temperature)  # (N, T)
         if old_logp is None:
             old_logp = logp.detach()  # pi_old: the policy that sampled
         loss = clipped_objective(logp, old_logp, ref_logp, adv, mask,

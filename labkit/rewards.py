@@ -14,6 +14,12 @@ no learned reward model: the exact answer is known, so a program checks it.
 * ``exact_with_format(weight)``: exact match plus ``weight`` times the
   format reward (a small bonus for answering in the right form).
 
+``exact_answer_probs`` is the exact-match reward's *expected* value when a
+model samples at temperature t: the probability that it writes the exact
+answer and then ``<|end|>``, read off one teacher-forced forward pass. Its
+mean over questions is the accuracy of sampled answers with no sampling
+noise (tested against the sampler's own step-by-step probabilities).
+
 ``call_reward`` is how the loop (labkit.grpo) calls any reward function:
 one that raises, or returns something that is not a finite number, is an
 error naming the reward function, the prompt and the answer, never a silent
@@ -28,6 +34,8 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+
+import torch
 
 from labkit.instruct import QAExample, answer_values
 
@@ -104,3 +112,37 @@ def call_reward(reward_fn: Reward, item, answer) -> float:
             f"must be finite"
         )
     return value
+
+
+@torch.no_grad()
+def exact_answer_probs(
+    model, tokenizer, examples: list[QAExample], temperature: float = 1.0,
+    batch_size: int = 64,
+) -> torch.Tensor:  # fmt: skip
+    """Per example, the probability that sampling at ``temperature`` gives
+    exactly its answer: P(answer tokens, then <|end|> | prompt), the
+    product of the sampler's next-token probabilities along the exact
+    answer. It is the expected ``exact_match`` reward of one sampled answer
+    (the byte-level chat tokenizer spells a text one way only), so its mean
+    over questions is sampled accuracy without the noise of sampling.
+
+    Shapes: len(examples) questions -> (len(examples),), in [0, 1].
+    """
+    from labkit.chat import END, encode_chat
+    from labkit.dpo import sequence_logprobs
+    from labkit.sft import chat_messages, pad_rows, sft_pair
+
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature={temperature} must be a finite number > 0")
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        rows = [
+            sft_pair(*encode_chat(chat_messages(e), tokenizer, None)) for e in chunk
+        ]
+        x, y = pad_rows(rows, tokenizer.special_tokens[END])
+        out.append(sequence_logprobs(model(x) / temperature, y).exp())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)

@@ -12,9 +12,12 @@ from chat_helpers import tiny_chat_model as tiny_model
 from labkit.dpo import token_logprobs
 from labkit.grpo import (
     GRPOConfig,
+    Rollouts,
     Task,
+    answer_logprobs,
     clipped_objective,
     group_advantages,
+    grpo_update,
     k3_kl,
     qa_task,
     sample_groups,
@@ -193,3 +196,50 @@ def test_a_reference_of_another_shape_and_too_few_prompts_are_refused():
         train_grpo(frozen, tiny_model(), task, GRPOConfig())
     with pytest.raises(ValueError, match="fewer than prompts_per_step"):
         train_grpo(tiny_model(), tiny_model(), task, GRPOConfig(prompts_per_step=4))
+
+
+def sampler_logprobs(model, x, y, temperature):
+    """Per answer token, log of the sampler's own probability of it
+    (labkit.sampling's distribution, one prefix at a time)."""
+    from labkit.sampling import next_token_probs
+
+    out = torch.zeros(y.shape)
+    with torch.no_grad():
+        for i, j in (y != IGNORE_INDEX).nonzero().tolist():
+            logits = model(x[i : i + 1, : j + 1])[:, -1]
+            out[i, j] = next_token_probs(logits, temperature)[0, y[i, j]].log()
+    return out
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_the_loss_scores_answers_with_the_samplers_own_probabilities(temperature):
+    model = tiny_model(seed=4)
+    examples = make_examples("train", 2)
+    task = qa_task(examples, TOK, 128, exact_match)
+    cfg = GRPOConfig(prompts_per_step=2, group_size=2, max_new_tokens=4,
+                     temperature=temperature)  # fmt: skip
+    batch = sample_groups(model, task, examples, cfg, seed=0)
+    mask = batch.y != IGNORE_INDEX
+    # only the sampled answer tokens are targets: none of the prompt
+    prompt_len = [len(task.prompt(e)) for e in examples for _ in range(2)]
+    assert mask.sum(-1).tolist() == batch.lengths.tolist()
+    assert [int(m.nonzero().min()) for m in mask] == [n - 1 for n in prompt_len]
+    scored = answer_logprobs(model, batch.x, batch.y, cfg.temperature)
+    torch.testing.assert_close(
+        scored, sampler_logprobs(model, batch.x, batch.y, temperature) * mask,
+        rtol=0, atol=1e-5,
+    )  # fmt: skip
+
+
+def test_one_small_step_raises_the_logprob_of_the_better_answers():
+    policy, reference = tiny_model(seed=5), tiny_model(seed=5)
+    x, y = rows(policy, n=6)
+    rewards = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])  # P=2, k=3
+    batch = Rollouts(x, y, [None] * 6, rewards, (y != IGNORE_INDEX).sum(-1))
+    cfg = GRPOConfig(prompts_per_step=2, group_size=3, lr=1e-3, beta=0.0)
+    before = token_logprobs(policy(x), y).sum(-1).detach()
+    optimizer = torch.optim.SGD(policy.parameters(), lr=cfg.lr)
+    grpo_update(policy, reference, optimizer, batch, cfg)
+    change = token_logprobs(policy(x), y).sum(-1).detach() - before
+    better = rewards.flatten() > rewards.mean(-1, keepdim=True).expand(2, 3).flatten()
+    assert (change[better] > 0).all() and (change[~better] < 0).all(), change

@@ -2,11 +2,13 @@
 and the checked call that names the prompt when a reward misbehaves."""
 
 import pytest
+import torch
 
 from labkit.instruct import make_examples
 from labkit.rewards import (
     RewardError,
     call_reward,
+    exact_answer_probs,
     exact_match,
     exact_with_format,
     well_formed,
@@ -56,3 +58,33 @@ def test_call_reward_names_the_prompt_when_the_reward_misbehaves():
         assert ex.passage[:30] in message
     assert call_reward(lambda e, a: True, ex, "fox") == 1.0
     assert call_reward(exact_match, ex, ex.answer) == 1.0
+
+
+def sampler_prob(model, ids, answer, temperature):
+    """P(answer | ids) step by step, from the sampler's own distribution."""
+    from labkit.sampling import next_token_probs
+
+    prob, seq = 1.0, list(ids)
+    with torch.no_grad():
+        for token in answer:
+            logits = model(torch.tensor([seq]))[:, -1]
+            prob *= next_token_probs(logits, temperature)[0, token].item()
+            seq.append(token)
+    return prob
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_exact_answer_probs_is_the_samplers_probability_of_the_answer(temperature):
+    from chat_helpers import TOK, tiny_chat_model
+
+    from labkit.chat import END, prompt_ids
+
+    model = tiny_chat_model(seed=3)
+    examples = EX[:3]
+    got = exact_answer_probs(model, TOK, examples, temperature=temperature)
+    for ex, p in zip(examples, got.tolist(), strict=True):
+        answer = TOK.encode(ex.answer) + [TOK.special_tokens[END]]
+        want = sampler_prob(model, prompt_ids(ex.prompt, TOK), answer, temperature)
+        assert p == pytest.approx(want, rel=1e-4), ex.qtype
+    with pytest.raises(ValueError, match="temperature"):
+        exact_answer_probs(model, TOK, examples, temperature=0)
