@@ -14,7 +14,8 @@ no learned reward model: the exact answer is known, so a program checks it.
 * ``exact_with_format(weight)``: exact match plus ``weight`` times the
   format reward (a small bonus for answering in the right form).
 
-``exact_answer_probs`` is the exact-match reward's *expected* value when a
+``exact_answer_probs`` (with greedy exact match from the same forward
+pass: ``answer_scores``) is the exact-match reward's *expected* value when a
 model samples at temperature t: the probability that it writes the exact
 answer and then ``<|end|>``, read off one teacher-forced forward pass. Its
 mean over questions is the accuracy of sampled answers with no sampling
@@ -115,34 +116,52 @@ def call_reward(reward_fn: Reward, item, answer) -> float:
 
 
 @torch.no_grad()
-def exact_answer_probs(
+def answer_scores(
     model, tokenizer, examples: list[QAExample], temperature: float = 1.0,
     batch_size: int = 64,
-) -> torch.Tensor:  # fmt: skip
-    """Per example, the probability that sampling at ``temperature`` gives
-    exactly its answer: P(answer tokens, then <|end|> | prompt), the
-    product of the sampler's next-token probabilities along the exact
-    answer. It is the expected ``exact_match`` reward of one sampled answer
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Two scores per example from one teacher-forced forward pass over its
+    exact answer: the probability that sampling at ``temperature`` gives
+    exactly that answer (P(answer tokens, then <|end|> | prompt), the
+    product of the sampler's next-token probabilities along it), and
+    whether greedy decoding gives it (every answer token, <|end|> included,
+    is the argmax: labkit.evals.teacher_forced_exact).
+
+    The first is the expected ``exact_match`` reward of one sampled answer
     (the byte-level chat tokenizer spells a text one way only), so its mean
     over questions is sampled accuracy without the noise of sampling.
-
-    Shapes: len(examples) questions -> (len(examples),), in [0, 1].
+    Shapes: len(examples) questions -> two (len(examples),): probabilities
+    in [0, 1], greedy right as 0.0 / 1.0.
     """
     from labkit.chat import END, encode_chat
     from labkit.dpo import sequence_logprobs
-    from labkit.sft import chat_messages, pad_rows, sft_pair
+    from labkit.sft import IGNORE_INDEX, chat_messages, pad_rows, sft_pair
 
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature={temperature} must be a finite number > 0")
     was_training = model.training
     model.eval()
-    out = []
+    probs, greedy = [torch.zeros(0)], [torch.zeros(0)]
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
         rows = [
             sft_pair(*encode_chat(chat_messages(e), tokenizer, None)) for e in chunk
         ]
         x, y = pad_rows(rows, tokenizer.special_tokens[END])
-        out.append(sequence_logprobs(model(x) / temperature, y).exp())
+        logits = model(x)  # (B, T, V)
+        probs.append(sequence_logprobs(logits / temperature, y).exp())
+        hits = (logits.argmax(-1) == y) | (y == IGNORE_INDEX)  # (B, T)
+        greedy.append(hits.all(-1).float())
     model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0)
+    return torch.cat(probs), torch.cat(greedy)
+
+
+def exact_answer_probs(
+    model, tokenizer, examples: list[QAExample], temperature: float = 1.0,
+    batch_size: int = 64,
+) -> torch.Tensor:  # fmt: skip
+    """Per example, the probability that sampling at ``temperature`` gives
+    exactly its answer: the expected ``exact_match`` reward of one sampled
+    answer (``answer_scores``' first score). Shapes: -> (len(examples),)
+    """
+    return answer_scores(model, tokenizer, examples, temperature, batch_size)[0]

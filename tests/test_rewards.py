@@ -7,6 +7,7 @@ import torch
 from labkit.instruct import make_examples
 from labkit.rewards import (
     RewardError,
+    answer_scores,
     call_reward,
     exact_answer_probs,
     exact_match,
@@ -88,3 +89,14 @@ def test_exact_answer_probs_is_the_samplers_probability_of_the_answer(temperatur
         assert p == pytest.approx(want, rel=1e-4), ex.qtype
     with pytest.raises(ValueError, match="temperature"):
         exact_answer_probs(model, TOK, examples, temperature=0)
+
+
+def test_answer_scores_greedy_is_teacher_forced_exact():
+    from chat_helpers import TOK, tiny_chat_model
+
+    from labkit.evals import teacher_forced_exact
+
+    model = tiny_chat_model(seed=3)
+    probs, greedy = answer_scores(model, TOK, EX)
+    assert greedy.tolist() == [float(r) for r in teacher_forced_exact(model, TOK, EX)]
+    torch.testing.assert_close(probs, exact_answer_probs(model, TOK, EX))
