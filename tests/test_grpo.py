@@ -243,3 +243,19 @@ def test_one_small_step_raises_the_logprob_of_the_better_answers():
     change = token_logprobs(policy(x), y).sum(-1).detach() - before
     better = rewards.flatten() > rewards.mean(-1, keepdim=True).expand(2, 3).flatten()
     assert (change[better] > 0).all() and (change[~better] < 0).all(), change
+
+
+def test_the_update_scores_policy_and_reference_at_the_sampling_temperature():
+    policy, reference = tiny_model(seed=6), tiny_model(seed=7)
+    examples = make_examples("train", 2)
+    task = qa_task(examples, TOK, 128, exact_match)
+    cfg = GRPOConfig(prompts_per_step=2, group_size=2, max_new_tokens=4,
+                     temperature=0.7, lr=1e-9)  # fmt: skip
+    batch = sample_groups(policy, task, examples, cfg, seed=0)
+    mask = (batch.y != IGNORE_INDEX).float()
+    logp = sampler_logprobs(policy, batch.x, batch.y, 0.7)
+    ref = sampler_logprobs(reference, batch.x, batch.y, 0.7)
+    want = ((k3_kl(logp, ref) * mask).sum(-1) / mask.sum(-1)).mean().item()
+    optimizer = torch.optim.SGD(policy.parameters(), lr=cfg.lr)
+    got = grpo_update(policy, reference, optimizer, batch, cfg)["kl"]
+    assert got == pytest.approx(want, rel=1e-4)
