@@ -32,17 +32,17 @@ check-notebooks:
 
 # Two workers, one thread each (CI has 2 cores): about half the wall time of
 # one worker, and torch never runs 2 threads per worker on 2 cores, which
-# oversubscribes them. Any model a test needs is trained once (labkit.recipes
-# locks it); nbval's workers each run whole notebooks (--dist loadfile).
-PARALLEL := OMP_NUM_THREADS=1 $(BIN)/pytest -p no:cacheprovider -n 2
-
+# oversubscribes them. A model a test needs is trained once (labkit.recipes
+# locks it) and on the recipe's own thread count (recipes.TRAIN_THREADS).
 unit:
-	$(PARALLEL) tests
+	OMP_NUM_THREADS=1 $(BIN)/pytest -p no:cacheprovider -n 2 tests
 
-# the cached models first, on both cores (a fresh cache trains them here)
+# the cached models first (a fresh cache trains them here), then the chapters
+# in one worker with torch's default threads: the threads they were executed
+# with (a chapter's sums, like a recipe's, depend on the thread count)
 nbval:
 	$(BIN)/python -c "from labkit.recipes import load_sft_model; load_sft_model()"
-	$(PARALLEL) --dist loadfile --nbval-lax notebooks
+	$(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks
 
 # one chapter with non-default parameters, through labkit's checked runner
 papermill:

@@ -127,3 +127,17 @@ def test_a_stopped_run_is_made_afresh(tmp_path):
     recipes._make_once(folder, make)
     recipes._make_once(folder, lambda f: 1 / 0)  # made: not called again
     assert (folder / "model.safetensors").exists()
+
+
+def test_a_recipe_trains_on_its_own_thread_count_and_restores_the_callers(tmp_path):
+    """Weights depend on the thread count, so the recipe fixes it."""
+    seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        folder = tmp_path / "models" / "small-stories-threads"
+        recipes._make_once(folder, lambda f: seen.append(torch.get_num_threads()))
+        assert seen == [recipes.TRAIN_THREADS]
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
