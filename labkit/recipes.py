@@ -73,12 +73,13 @@ SFT_TRAIN = TrainConfig(
     progress=False,
     sample_prompts=(),
 )
-# torch threads a recipe trains on, on every machine: CPU kernels split their
-# sums by thread count, so the same recipe trained on 1 and on 2 threads ends
-# with weights that differ (by up to 0.19 after the small model's 600 steps),
-# and the chapters assert on this one model. 2 = what the cached models and CI
-# (2 cores) were trained with.
-TRAIN_THREADS = 2
+# torch threads each recipe trains on, on every machine: CPU kernels split
+# their sums by thread count, so the same recipe trained on 1 and on 2 threads
+# ends with weights that differ (by up to 0.19 after the small model's 600
+# steps, 0.13 for the SFT model), and the chapters assert on one model. These
+# are the counts the models the chapters were executed with were trained on.
+SMALL_THREADS = 2
+SFT_THREADS = 1
 SFT_PROBES = 6  # validation questions (one of each type) answered at each eval
 SFT_STORY_ROWS = 4  # rehearsal: plain story windows per batch (labkit.sft)
 SFT_STORY_LEN = 128  # tokens per window, from the small model's own stories
@@ -128,7 +129,7 @@ def train_small_model(folder: Path, progress: bool = False) -> None:
         save_model(model, str(tmp))
 
 
-def _make_once(folder: Path, make) -> None:
+def _make_once(folder: Path, make, threads: int) -> None:
     """``make(folder)`` unless ``folder/model.safetensors`` is there, by one
     process at a time.
 
@@ -137,8 +138,8 @@ def _make_once(folder: Path, make) -> None:
     together, two test workers) would otherwise both train it and delete each
     other's files: the second waits on a lock beside the folder, then finds
     the model made. The lock (``flock``) is released when its file closes,
-    also when the process dies. Training runs on TRAIN_THREADS torch threads
-    whatever the machine or OMP_NUM_THREADS say (see there).
+    also when the process dies. ``make`` runs on ``threads`` torch threads
+    whatever the machine or OMP_NUM_THREADS say (see SMALL_THREADS).
     """
     weights = folder / "model.safetensors"
     if weights.exists():
@@ -149,12 +150,12 @@ def _make_once(folder: Path, make) -> None:
         if not weights.exists():
             shutil.rmtree(folder, ignore_errors=True)  # what a stopped run left
             folder.mkdir()
-            threads = torch.get_num_threads()
-            torch.set_num_threads(TRAIN_THREADS)
+            callers = torch.get_num_threads()
+            torch.set_num_threads(threads)
             try:
                 make(folder)
             finally:
-                torch.set_num_threads(threads)
+                torch.set_num_threads(callers)
 
 
 def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
@@ -164,7 +165,7 @@ def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
     without model.safetensors (a run that was stopped) is trained afresh.
     """
     folder = models_dir() / recipe_name()
-    _make_once(folder, lambda f: train_small_model(f, progress=progress))
+    _make_once(folder, lambda f: train_small_model(f, progress), SMALL_THREADS)
     model = GPT(SMALL_MODEL)  # the folder's name is the hash of this config
     return _load_weights(model, folder), Tokenizer()
 
@@ -248,7 +249,7 @@ def train_sft_model(folder: Path, progress: bool = False) -> None:
 
 def _sft_folder(progress: bool) -> Path:
     folder = models_dir() / sft_recipe_name()
-    _make_once(folder, lambda f: train_sft_model(f, progress=progress))
+    _make_once(folder, lambda f: train_sft_model(f, progress), SFT_THREADS)
     return folder
 
 

@@ -103,7 +103,7 @@ def test_two_callers_at_once_train_once_and_both_get_the_model(tmp_path):
         (f / "model.safetensors").write_bytes(b"weights")
 
     threads = [
-        threading.Thread(target=recipes._make_once, args=(folder, make))
+        threading.Thread(target=recipes._make_once, args=(folder, make, 1))
         for _ in range(2)
     ]
     for t in threads:
@@ -124,8 +124,8 @@ def test_a_stopped_run_is_made_afresh(tmp_path):
         assert list(f.iterdir()) == []  # the stopped run's files are gone
         (f / "model.safetensors").write_bytes(b"weights")
 
-    recipes._make_once(folder, make)
-    recipes._make_once(folder, lambda f: 1 / 0)  # made: not called again
+    recipes._make_once(folder, make, 1)
+    recipes._make_once(folder, lambda f: 1 / 0, 1)  # made: not called again
     assert (folder / "model.safetensors").exists()
 
 
@@ -136,8 +136,8 @@ def test_a_recipe_trains_on_its_own_thread_count_and_restores_the_callers(tmp_pa
     torch.set_num_threads(1)
     try:
         folder = tmp_path / "models" / "small-stories-threads"
-        recipes._make_once(folder, lambda f: seen.append(torch.get_num_threads()))
-        assert seen == [recipes.TRAIN_THREADS]
+        recipes._make_once(folder, lambda f: seen.append(torch.get_num_threads()), 2)
+        assert seen == [2]
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
