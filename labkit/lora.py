@@ -159,12 +159,19 @@ def add_lora(
     if lora_layers(model):
         raise ValueError("model already has LoRA adapters; merge or load instead")
     chosen = _chosen_linears(model, targets)
-    for p in model.parameters():  # only now: a failed call leaves the model as is
+    return freeze_and_wrap(model, chosen, lambda m: LoRALinear(m, rank, alpha, rslora))
+
+
+def freeze_and_wrap(model: nn.Module, chosen: dict[str, nn.Module], wrap) -> list[str]:
+    """Freeze every parameter, then replace each chosen submodule by
+    ``wrap(submodule)``; returns the names wrapped. Called only once the
+    choice is checked, so a failed call leaves the model as it was (shared by
+    add_lora and labkit.qlinear.add_qlora)."""
+    for p in model.parameters():
         p.requires_grad_(False)
-    for name, linear in chosen.items():
-        parent_name, _, attr = name.rpartition(".")
-        parent = model.get_submodule(parent_name)
-        setattr(parent, attr, LoRALinear(linear, rank, alpha, rslora))
+    for name, layer in chosen.items():
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent), attr, wrap(layer))
     return list(chosen)
 
 

@@ -37,7 +37,13 @@ import torch
 from safetensors.torch import save_model
 from torch import nn
 
-from labkit.lora import TARGETS, LoRALinear, _check_rank_alpha, lora_layers
+from labkit.lora import (
+    TARGETS,
+    LoRALinear,
+    _check_rank_alpha,
+    freeze_and_wrap,
+    lora_layers,
+)
 from labkit.quant import (
     SCHEMES,
     QuantizedWeight,
@@ -217,14 +223,7 @@ def add_qlora(
         raise ValueError(
             f"no QuantLinear named {list(targets)}; call quantize_model first"
         )
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for name, layer in chosen.items():
-        parent, _, attr = name.rpartition(".")
-        setattr(
-            model.get_submodule(parent), attr, QLoRALinear(layer, rank, alpha, rslora)
-        )
-    return list(chosen)
+    return freeze_and_wrap(model, chosen, lambda m: QLoRALinear(m, rank, alpha, rslora))
 
 
 def _settings(model: nn.Module) -> dict[str, str]:
