@@ -77,7 +77,8 @@ SFT_TRAIN = TrainConfig(
 # their sums by thread count, so the same recipe trained on 1 and on 2 threads
 # ends with weights that differ (by up to 0.19 after the small model's 600
 # steps, 0.13 for the SFT model), and the chapters assert on one model. These
-# are the counts the models the chapters were executed with were trained on.
+# are the counts the models the chapters were executed with were trained on,
+# and each enters its recipe's cache name.
 SMALL_THREADS = 2
 SFT_THREADS = 1
 SFT_PROBES = 6  # validation questions (one of each type) answered at each eval
@@ -100,6 +101,7 @@ def recipe_name() -> str:
         "model": dataclasses.asdict(SMALL_MODEL.resolved()),
         "train": dataclasses.asdict(SMALL_TRAIN),
         "corpus": [CORPUS, CORPUS_BYTES],
+        "threads": SMALL_THREADS,  # the weights depend on it (see above)
     }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     return f"small-stories-{digest.hexdigest()[:10]}"
@@ -197,6 +199,7 @@ def sft_recipe_name() -> str:
         "train": dataclasses.asdict(SFT_TRAIN),
         "probes": SFT_PROBES,
         "stories": [SFT_STORY_ROWS, SFT_STORY_LEN],
+        "threads": SFT_THREADS,
     }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     return f"sft-stories-{digest.hexdigest()[:10]}"

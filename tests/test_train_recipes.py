@@ -39,6 +39,15 @@ def test_recipe_name_follows_the_recipe(monkeypatch):
     assert recipes.recipe_name() != name and name.startswith("small-stories-")
 
 
+def test_recipe_names_follow_the_thread_count(monkeypatch):
+    """The same recipe on another thread count ends with other weights."""
+    small, sft = recipes.recipe_name(), recipes.sft_recipe_name()
+    monkeypatch.setattr(recipes, "SFT_THREADS", recipes.SFT_THREADS + 1)
+    assert recipes.recipe_name() == small and recipes.sft_recipe_name() != sft
+    monkeypatch.setattr(recipes, "SMALL_THREADS", recipes.SMALL_THREADS + 1)
+    assert recipes.recipe_name() != small
+
+
 def test_sft_model_is_fine_tuned_once_with_its_history_then_loaded(
     tmp_path, monkeypatch
 ):
