@@ -211,6 +211,9 @@ def run_notebook(
             # the kernel's own log lines (a TCP warning, the interrupt before
             # shutdown) would otherwise land in the caller's output
             extra_arguments=["--log-level=CRITICAL"],
+            # every output has arrived when the last cell ends: stop the
+            # kernel at once rather than ask it to (about 1.3 s of each run)
+            shutdown_kernel="immediate",
         )
     except PapermillExecutionError as e:
         cell = e.cell_index + 1
