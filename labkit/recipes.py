@@ -33,6 +33,7 @@ import torch
 from labkit import instruct
 from labkit.corpora import atomic_path, cache_root, load_text, write_atomic
 from labkit.model import GPT, GPTConfig
+from labkit.threads import torch_threads
 from labkit.tokenizer import Tokenizer
 from labkit.train.config import TrainConfig
 
@@ -152,12 +153,8 @@ def _make_once(folder: Path, make, threads: int) -> None:
         if not weights.exists():
             shutil.rmtree(folder, ignore_errors=True)  # what a stopped run left
             folder.mkdir()
-            callers = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
+            with torch_threads(threads):
                 make(folder)
-            finally:
-                torch.set_num_threads(callers)
 
 
 def load_small_model(progress: bool = False) -> tuple[GPT, Tokenizer]:
